@@ -1,0 +1,1040 @@
+//! Command dispatch: conversational replies, time and date, the calculator, site rules,
+//! and the questions handed to the language model, plus the fallbacks applied to its answers.
+//!
+//! Rules match whole words and phrases, never raw substrings, and the first matching rule
+//! wins, in this order: greeting, name, how-are-you, exit, time, date, maths, site rules
+//! (directions, "… on <site>", news, email, web search, "open …"), who/what questions,
+//! and finally a general question for the model.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::assistant::math::{self, MathForm, Number};
+use crate::assistant::sites::site_reply;
+use crate::assistant::text::{
+    clean_query, compile, contains_phrase, equals_words, has_alphanumeric, normalize,
+    starts_with_words, strip_leading_filler_words, strip_leading_fillers,
+    strip_trailing_filler_words, words,
+};
+use crate::assistant::{Action, Context, Question, QuestionKind, Reply, Routed};
+
+const GREETING_REPLY: &str = "Hi there! I'm Ballsy, your voice assistant. How can I help?";
+const NAME_REPLY: &str = "I'm Ballsy, your personal voice assistant!";
+const HOW_ARE_YOU_REPLY: &str = "I'm doing great! Ready to help you with anything you need!";
+const EXIT_REPLY: &str = "Goodbye! Take care!";
+const ASK_WHAT_REPLY: &str = "What would you like to know?";
+
+const GREETINGS: &[&str] = &["hello", "hi", "hey", "hiya", "howdy"];
+/// Words that may follow a greeting without making it a request ("hi there", "hey Ballsy").
+const GREETING_FOLLOWERS: &[&str] = &[
+    "there",
+    "ballsy",
+    "everyone",
+    "everybody",
+    "friend",
+    "buddy",
+    "all",
+];
+
+const NAME_QUESTIONS: &[&str] = &[
+    "what's your name",
+    "whats your name",
+    "what is your name",
+    "who are you",
+    "what are you called",
+    "what should i call you",
+    "tell me your name",
+];
+
+const HOW_ARE_YOU_QUESTIONS: &[&str] = &[
+    "how are you",
+    "how are you doing",
+    "how are you today",
+    "how are you doing today",
+    "how's it going",
+    "hows it going",
+    "how is it going",
+    "what's up",
+    "whats up",
+    "what is up",
+    "how have you been",
+];
+
+/// An exit instruction starts with one of these.
+const EXIT_STARTS: &[&str] = &["bye", "goodbye", "good bye", "exit", "quit", "stop"];
+/// …or is one of these.
+const EXIT_PHRASES: &[&str] = &[
+    "that's all",
+    "thats all",
+    "that is all",
+    "that's all for now",
+    "see you",
+    "see you later",
+    "see you soon",
+    "see ya",
+];
+
+const TIME_QUESTIONS: &[&str] = &[
+    "what time is it",
+    "what time it is",
+    "what's the time",
+    "whats the time",
+    "what is the time",
+    "current time",
+    "time right now",
+    "tell me the time",
+];
+
+const DATE_QUESTIONS: &[&str] = &[
+    "what's the date",
+    "whats the date",
+    "what is the date",
+    "what date is it",
+    "what day is it",
+    "today's date",
+    "todays date",
+    "current date",
+];
+
+/// Words that may follow a time or date question without changing it. Anything else
+/// ("what's the time in Tokyo", "what's the time difference") goes to the model.
+const CLOCK_TRAILING: &[&str] = &[
+    "now",
+    "right",
+    "please",
+    "ballsy",
+    "today",
+    "currently",
+    "exactly",
+    "here",
+    "then",
+];
+
+/// Introductions the calculator ignores: "what's 5 + 5", "calculate 2 * 3".
+static MATH_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"(?i)^(?:what\s+is|what's|whats|calculate|compute|how\s+much\s+is|solve)\b[\s:,]*")
+});
+
+static WHO_WHAT: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?i)^(?P<phrase>who\s+is|who's|whos|who\s+was|what\s+is|what's|whats|what\s+are|tell\s+me\s+about)\b(?P<subject>.*)$",
+    )
+});
+
+/// Phrases that mark a model answer as a non-answer (compared case-insensitively, with
+/// curly apostrophes straightened, as whole words).
+///
+/// The predecessor also listed "hello", "hi there", "what about" and "it seems". They are
+/// left out on purpose: they occur in perfectly good answers ("Hello Kitty is…", "It seems
+/// to have been built in 1889") and turned them into needless searches.
+const UNCERTAIN_PHRASES: &[&str] = &[
+    "don't know",
+    "not familiar",
+    "can't find",
+    "don't have information",
+    "not sure",
+    "unable to provide",
+    "no information",
+    "beyond my knowledge",
+    "not available",
+    "i don't have specific",
+    "i don't have enough",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    Time,
+    Date,
+}
+
+/// Decides what to do with a command (non-empty, at most 1000 characters, any Unicode).
+pub fn route(command: &str, ctx: &Context<'_>) -> Routed {
+    let text = normalize(command);
+    let command_words = words(&text);
+    if let Some(reply) = conversational_reply(&command_words) {
+        return Routed::Reply(reply);
+    }
+    if let Some(clock) = clock_question(&command_words) {
+        return Routed::Reply(clock_reply(clock, ctx));
+    }
+    let request = strip_leading_fillers(&text);
+    if let Some(reply) = math_reply(request, ctx.previous_result) {
+        return Routed::Reply(reply);
+    }
+    if let Some(reply) = site_reply(request) {
+        return Routed::Reply(reply);
+    }
+    let question_text = command.trim().to_string();
+    if let Some(captures) = WHO_WHAT.captures(request) {
+        let subject = clean_query(
+            captures
+                .name("subject")
+                .map_or("", |subject| subject.as_str()),
+        );
+        if !has_alphanumeric(subject) {
+            return Routed::Reply(Reply::say("ask_what", ASK_WHAT_REPLY));
+        }
+        let is_person = captures
+            .name("phrase")
+            .is_some_and(|phrase| phrase.as_str().to_lowercase().starts_with("who"));
+        return Routed::Ask(Question {
+            text: question_text,
+            kind: QuestionKind::WhoWhat {
+                subject: subject.to_string(),
+                is_person,
+            },
+        });
+    }
+    Routed::Ask(Question {
+        text: question_text,
+        kind: QuestionKind::General,
+    })
+}
+
+/// Cheap check: is this a chained calculation ("+ 6", "* 2", "times 3", "divided by 4")
+/// that needs the previous result? Agrees with [`route`]: true exactly when `route` would
+/// continue the previous result.
+pub fn needs_previous_result(command: &str) -> bool {
+    let text = normalize(command);
+    let command_words = words(&text);
+    if conversational_reply(&command_words).is_some() || clock_question(&command_words).is_some() {
+        return false;
+    }
+    math::classify(math_expression(strip_leading_fillers(&text))) == MathForm::Chained
+}
+
+/// After the model answered a who/what question: a non-answer becomes a search, as in the
+/// predecessor. For people, very short answers (under four words), answers that end in a
+/// question mark and answers that ask "would you like…" count as non-answers too. An empty
+/// answer always does. General questions keep whatever the model said (`None`).
+pub fn uncertain_fallback(question: &Question, answer: &str) -> Option<Reply> {
+    let QuestionKind::WhoWhat { subject, is_person } = &question.kind else {
+        return None;
+    };
+    let answer = normalize(answer).to_lowercase();
+    let uncertain = answer.is_empty()
+        || UNCERTAIN_PHRASES
+            .iter()
+            .any(|phrase| contains_phrase(&answer, phrase));
+    if *is_person {
+        let evasive = answer.split_whitespace().count() < 4
+            || answer.ends_with('?')
+            || contains_phrase(&answer, "would you like");
+        (uncertain || evasive).then(|| {
+            Reply::act(
+                "uncertain_search",
+                format!("Let me find information about {subject}"),
+                Action::Search {
+                    query: format!("who is {subject} person biography"),
+                },
+            )
+        })
+    } else {
+        uncertain.then(|| {
+            Reply::act(
+                "uncertain_search",
+                format!("Let me search for information about {subject}"),
+                Action::Search {
+                    query: subject.clone(),
+                },
+            )
+        })
+    }
+}
+
+/// The search offered when the model failed before producing any text: the whole command
+/// for general questions, "who is X person" for people, the subject for things.
+pub fn failure_fallback(question: &Question) -> Action {
+    let query = match &question.kind {
+        QuestionKind::General => question.text.clone(),
+        QuestionKind::WhoWhat {
+            subject,
+            is_person: true,
+        } => format!("who is {subject} person"),
+        QuestionKind::WhoWhat { subject, .. } => subject.clone(),
+    };
+    Action::Search { query }
+}
+
+/// Greeting, name, how-are-you and exit, judged on the command's lowercase words.
+fn conversational_reply(command_words: &[String]) -> Option<Reply> {
+    if is_greeting(command_words) {
+        return Some(Reply::say("greeting", GREETING_REPLY));
+    }
+    let request = strip_leading_filler_words(command_words);
+    let core = strip_trailing_filler_words(request);
+    let is_one_of = |phrases: &[&str]| phrases.iter().any(|phrase| equals_words(core, phrase));
+    if is_one_of(NAME_QUESTIONS) {
+        return Some(Reply::say("name", NAME_REPLY));
+    }
+    if is_one_of(HOW_ARE_YOU_QUESTIONS) {
+        return Some(Reply::say("how_are_you", HOW_ARE_YOU_REPLY));
+    }
+    let starts_exit = EXIT_STARTS
+        .iter()
+        .any(|start| starts_with_words(request, start));
+    if starts_exit || is_one_of(EXIT_PHRASES) {
+        return Some(Reply::act("exit", EXIT_REPLY, Action::Exit));
+    }
+    None
+}
+
+/// "hello", "Hi, Ballsy.", "hey there": a greeting word and at most two friendly words.
+fn is_greeting(command_words: &[String]) -> bool {
+    let Some((first, rest)) = command_words.split_first() else {
+        return false;
+    };
+    GREETINGS.contains(&first.as_str())
+        && rest.len() <= 2
+        && rest
+            .iter()
+            .all(|word| GREETING_FOLLOWERS.contains(&word.as_str()))
+}
+
+fn clock_question(command_words: &[String]) -> Option<Clock> {
+    if contains_question(command_words, TIME_QUESTIONS) {
+        Some(Clock::Time)
+    } else if contains_question(command_words, DATE_QUESTIONS) {
+        Some(Clock::Date)
+    } else {
+        None
+    }
+}
+
+/// Whether one of `phrases` occurs in `command_words`, followed only by [`CLOCK_TRAILING`] words.
+fn contains_question(command_words: &[String], phrases: &[&str]) -> bool {
+    phrases.iter().any(|phrase| {
+        let length = phrase.split(' ').count();
+        (0..command_words.len()).any(|start| {
+            starts_with_words(&command_words[start..], phrase)
+                && command_words[start + length..]
+                    .iter()
+                    .all(|word| CLOCK_TRAILING.contains(&word.as_str()))
+        })
+    })
+}
+
+/// "It's 05:05 PM (Europe/Berlin)" / "Today is November 24, 2026 (UTC)", in the user's
+/// zone when known, always naming the zone used.
+fn clock_reply(clock: Clock, ctx: &Context<'_>) -> Reply {
+    let (zone, local) = match ctx.timezone {
+        Some(zone) => (zone.name(), ctx.now.with_timezone(&zone).naive_local()),
+        None => ("UTC", ctx.now.naive_utc()),
+    };
+    match clock {
+        Clock::Time => Reply::say(
+            "time",
+            format!("It's {} ({zone})", local.format("%I:%M %p")),
+        ),
+        Clock::Date => Reply::say(
+            "date",
+            format!("Today is {} ({zone})", local.format("%B %-d, %Y")),
+        ),
+    }
+}
+
+fn math_expression(request: &str) -> &str {
+    match MATH_PREFIX.find(request) {
+        Some(prefix) => &request[prefix.end()..],
+        None => request,
+    }
+}
+
+fn math_reply(request: &str, previous: Option<&Number>) -> Option<Reply> {
+    let expression = math_expression(request);
+    if math::classify(expression) == MathForm::NotMath {
+        return None;
+    }
+    Some(match math::evaluate(expression, previous) {
+        Ok(result) => Reply {
+            calculation: Some(result.clone()),
+            ..Reply::say("math", result.to_string())
+        },
+        Err(error) => Reply::say("math", error.sentence()),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use crate::assistant::{Action, Context, Question, QuestionKind, Reply, Routed, route};
+
+    /// 2026-11-24 16:05:00 UTC: 05:05 PM in Berlin, 11:05 AM in New York.
+    pub(crate) fn fixed_now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 16, 5, 0)
+            .single()
+            .expect("valid fixed date")
+    }
+
+    pub(crate) fn context() -> Context<'static> {
+        Context {
+            now: fixed_now(),
+            timezone: None,
+            previous_result: None,
+        }
+    }
+
+    pub(crate) fn reply(command: &str) -> Reply {
+        match route(command, &context()) {
+            Routed::Reply(reply) => reply,
+            Routed::Ask(question) => panic!("{command:?} went to the model: {question:?}"),
+        }
+    }
+
+    pub(crate) fn question(command: &str) -> Question {
+        match route(command, &context()) {
+            Routed::Ask(question) => question,
+            Routed::Reply(reply) => panic!("{command:?} was answered by a rule: {reply:?}"),
+        }
+    }
+
+    pub(crate) fn is_general(command: &str) -> bool {
+        matches!(
+            route(command, &context()),
+            Routed::Ask(Question {
+                kind: QuestionKind::General,
+                ..
+            })
+        )
+    }
+
+    /// The rule that answered, or None when the command went to the model.
+    pub(crate) fn rule_or_none(command: &str) -> Option<&'static str> {
+        match route(command, &context()) {
+            Routed::Reply(reply) => Some(reply.rule),
+            Routed::Ask(_) => None,
+        }
+    }
+
+    /// The URL and description of an open_url reply.
+    pub(crate) fn opened(command: &str) -> (String, String) {
+        match reply(command).action {
+            Some(Action::OpenUrl { url, description }) => (url, description),
+            other => panic!("{command:?} did not open a URL: {other:?}"),
+        }
+    }
+
+    pub(crate) fn opened_url(command: &str) -> String {
+        opened(command).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::assistant::math::MathError;
+    use chrono_tz::Tz;
+
+    fn response(command: &str) -> String {
+        reply(command).response
+    }
+
+    fn rule(command: &str) -> &'static str {
+        reply(command).rule
+    }
+
+    #[test]
+    fn greetings_exact_words() {
+        for command in ["hello", "Hello", "hi", "hey", "hi "] {
+            let greeting = reply(command);
+            assert_eq!(greeting.rule, "greeting", "{command:?}");
+            assert_eq!(greeting.response, GREETING_REPLY);
+            assert_eq!(greeting.action, None);
+        }
+    }
+
+    #[test]
+    fn greetings_tolerate_punctuation_and_a_following_word() {
+        for command in [
+            "Hello!",
+            "hi there",
+            "hey Ballsy",
+            "Hi, Ballsy.",
+            "hey there, Ballsy!",
+        ] {
+            assert_eq!(rule(command), "greeting", "{command:?}");
+        }
+        assert!(is_general("hi there, what's the weather in Paris"));
+        assert!(is_general("hello world"));
+    }
+
+    #[test]
+    fn name_questions() {
+        for command in [
+            "what's your name",
+            "What is your name?",
+            "who are you",
+            "what are you called",
+            "hey Ballsy, what's your name?",
+        ] {
+            assert_eq!(response(command), NAME_REPLY, "{command:?}");
+            assert_eq!(rule(command), "name");
+        }
+    }
+
+    #[test]
+    fn curly_apostrophes_are_normalised() {
+        assert_eq!(rule("what\u{2019}s your name"), "name");
+        assert_eq!(rule("how\u{2019}s it going?"), "how_are_you");
+        assert_eq!(rule("what\u{2019}s the time"), "time");
+        assert_eq!(rule("that\u{2019}s all"), "exit");
+    }
+
+    #[test]
+    fn how_are_you_questions() {
+        for command in [
+            "how are you",
+            "How are you doing?",
+            "how's it going",
+            "what's up",
+            "hi, how are you?",
+        ] {
+            assert_eq!(response(command), HOW_ARE_YOU_REPLY, "{command:?}");
+            assert_eq!(rule(command), "how_are_you");
+        }
+    }
+
+    #[test]
+    fn conversational_phrases_inside_real_questions_go_to_the_model() {
+        // The predecessor's substring test answered these with canned replies.
+        for command in [
+            "how are you supposed to cook rice",
+            "who are you going to vote for",
+            "what's up with the stock market",
+            "what is your name based on",
+        ] {
+            assert_eq!(rule_or_none(command), None, "{command:?}");
+        }
+    }
+
+    #[test]
+    fn exit_instructions_exit() {
+        for command in [
+            "stop",
+            "stop the music",
+            "bye",
+            "Goodbye!",
+            "good bye",
+            "exit",
+            "quit",
+            "ok bye",
+            "please stop",
+            "hey Ballsy, stop",
+            "that's all",
+            "see you later",
+            "bye-bye",
+        ] {
+            let exit = reply(command);
+            assert_eq!(exit.rule, "exit", "{command:?}");
+            assert_eq!(exit.response, EXIT_REPLY);
+            assert_eq!(exit.action, Some(Action::Exit));
+        }
+    }
+
+    #[test]
+    fn exit_words_inside_other_words_or_sentences_do_not_exit() {
+        assert!(matches!(
+            question("what is a bus stop").kind,
+            QuestionKind::WhoWhat { ref subject, is_person: false } if subject == "a bus stop"
+        ));
+        for command in [
+            "I'm quite tired",
+            "unstoppable force",
+            "bus stop",
+            "a stopwatch",
+            "maybe",
+        ] {
+            assert!(is_general(command), "{command:?}");
+        }
+    }
+
+    #[test]
+    fn time_uses_the_users_zone_and_names_it() {
+        let berlin = Context {
+            timezone: Some(Tz::Europe__Berlin),
+            ..context()
+        };
+        let Routed::Reply(time) = route("what time is it", &berlin) else {
+            panic!("time is a rule");
+        };
+        assert_eq!(time.response, "It's 05:05 PM (Europe/Berlin)");
+        assert_eq!(time.rule, "time");
+        let new_york = Context {
+            timezone: Some(Tz::America__New_York),
+            ..context()
+        };
+        let Routed::Reply(time) = route("what's the time?", &new_york) else {
+            panic!("time is a rule");
+        };
+        assert_eq!(time.response, "It's 11:05 AM (America/New_York)");
+    }
+
+    #[test]
+    fn time_defaults_to_utc() {
+        assert_eq!(response("what time is it"), "It's 04:05 PM (UTC)");
+        for command in [
+            "What's the time?",
+            "current time",
+            "time right now",
+            "tell me the time",
+            "what time is it now",
+        ] {
+            assert_eq!(rule(command), "time", "{command:?}");
+        }
+    }
+
+    #[test]
+    fn date_uses_the_users_zone_and_names_it() {
+        assert_eq!(
+            response("what's the date"),
+            "Today is November 24, 2026 (UTC)"
+        );
+        // 16:05 UTC is already the 25th in Tokyo.
+        let tokyo = Context {
+            timezone: Some(Tz::Asia__Tokyo),
+            ..context()
+        };
+        let Routed::Reply(date) = route("what date is it", &tokyo) else {
+            panic!("date is a rule");
+        };
+        assert_eq!(date.response, "Today is November 25, 2026 (Asia/Tokyo)");
+        for command in ["what day is it today", "today's date", "What is the date?"] {
+            assert_eq!(rule(command), "date", "{command:?}");
+        }
+    }
+
+    #[test]
+    fn date_has_no_zero_padded_day() {
+        let context = Context {
+            now: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 4, 9, 0, 0)
+                .single()
+                .expect("valid date"),
+            ..context()
+        };
+        let Routed::Reply(date) = route("what's the date", &context) else {
+            panic!("date is a rule");
+        };
+        assert_eq!(date.response, "Today is March 4, 2026 (UTC)");
+        let Routed::Reply(time) = route("what time is it", &context) else {
+            panic!("time is a rule");
+        };
+        assert_eq!(time.response, "It's 09:00 AM (UTC)");
+    }
+
+    #[test]
+    fn time_and_date_need_the_phrase_not_scattered_words() {
+        for command in [
+            "timer what",
+            "update what now",
+            "sometimes what",
+            "what's the time in Tokyo",
+            "what's the time difference",
+        ] {
+            assert!(
+                !matches!(rule_or_none(command), Some("time" | "date")),
+                "{command:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn maths_replies_with_the_number_and_the_calculation() {
+        let sum = reply("5 + 10");
+        assert_eq!(sum.response, "15");
+        assert_eq!(sum.rule, "math");
+        assert_eq!(sum.action, None);
+        assert_eq!(sum.calculation, Some(Number::from(15)));
+    }
+
+    #[test]
+    fn maths_results_format() {
+        assert_eq!(response("100 / 4"), "25");
+        assert_eq!(response("10 / 3"), "3.333333333");
+        assert_eq!(response("05 + 1"), "6");
+        assert_eq!(response("whats 5+5"), "10");
+        assert_eq!(response("-5"), "-5");
+        assert_eq!(
+            response("99999999999999999999 * 99999999999999999999"),
+            "9999999999999999999800000000000000000001"
+        );
+    }
+
+    #[test]
+    fn maths_errors_are_sentences_without_calculation() {
+        let cases = [
+            ("5 / 0", MathError::DivisionByZero),
+            ("1 2", MathError::Malformed),
+            ("2 ** 10", MathError::Malformed),
+            ("7 // 2", MathError::Malformed),
+            ("* 2", MathError::NoPreviousResult),
+            ("/ 4", MathError::NoPreviousResult),
+        ];
+        for (command, error) in cases {
+            let failed = reply(command);
+            assert_eq!(failed.response, error.sentence(), "{command:?}");
+            assert_eq!(failed.rule, "math");
+            assert_eq!(failed.calculation, None);
+        }
+    }
+
+    #[test]
+    fn maths_that_the_predecessor_sent_to_the_model() {
+        assert_eq!(response("0.1 + 0.2"), "0.3");
+        assert_eq!(response("(1+2)*3"), "9");
+        assert_eq!(response("what's 5 + 5"), "10");
+        assert_eq!(response("What is five plus ten?"), "15");
+        assert_eq!(response("calculate 2 × 21"), "42");
+        assert_eq!(response("how much is 10 divided by 4"), "2.5");
+        assert_eq!(response("hey Ballsy, what's 6 times 7?"), "42");
+    }
+
+    #[test]
+    fn words_that_are_not_maths_are_not_calculated() {
+        assert!(matches!(
+            question("what is five").kind,
+            QuestionKind::WhoWhat { .. }
+        ));
+        assert!(is_general("one direction"));
+        assert!(is_general("five"));
+    }
+
+    #[test]
+    fn long_expressions_are_refused() {
+        let command = format!("what is 1{}", " + 1".repeat(80));
+        assert_eq!(response(&command), MathError::TooLong.sentence());
+    }
+
+    #[test]
+    fn chain_sequence_matches_the_predecessor() {
+        let mut previous: Option<Number> = None;
+        let mut spoken = Vec::new();
+        for command in ["5 + 10", "+ 6", "* 2", "- 1", "/ 4"] {
+            let context = Context {
+                previous_result: previous.as_ref(),
+                ..context()
+            };
+            let Routed::Reply(result) = route(command, &context) else {
+                panic!("{command} is maths");
+            };
+            spoken.push(result.response.clone());
+            if let Some(calculation) = result.calculation {
+                previous = Some(calculation);
+            }
+        }
+        assert_eq!(spoken, ["15", "21", "42", "41", "10.25"]);
+    }
+
+    #[test]
+    fn chained_words_continue_the_previous_result() {
+        let ten = Number::from(10);
+        let context = Context {
+            previous_result: Some(&ten),
+            ..context()
+        };
+        for (command, expected) in [
+            ("times 3", "30"),
+            ("plus 6", "16"),
+            ("divided by 4", "2.5"),
+            ("minus 1", "9"),
+        ] {
+            let Routed::Reply(result) = route(command, &context) else {
+                panic!("{command} is maths");
+            };
+            assert_eq!(result.response, expected, "{command}");
+        }
+    }
+
+    #[test]
+    fn chain_without_previous_result() {
+        assert_eq!(response("+ 6"), "6");
+        assert_eq!(response("- 1"), "-1");
+        assert_eq!(response("* 2"), MathError::NoPreviousResult.sentence());
+        assert_eq!(
+            response("divided by 4"),
+            MathError::NoPreviousResult.sentence()
+        );
+    }
+
+    #[test]
+    fn needs_previous_result_only_for_chains() {
+        for command in [
+            "+ 6",
+            "* 2",
+            "times 3",
+            "divided by 4",
+            "plus 6",
+            "minus 1",
+            "- 1",
+            "/ 4",
+            " * 2 ",
+        ] {
+            assert!(needs_previous_result(command), "{command:?}");
+        }
+        for command in [
+            "5 + 10",
+            "hello",
+            "stop",
+            "what time is it",
+            "times square",
+            "what is a bus stop",
+            "negative 5",
+            "open youtube",
+            "(+ 6)",
+        ] {
+            assert!(!needs_previous_result(command), "{command:?}");
+        }
+    }
+
+    #[test]
+    fn who_and_what_questions_ask_the_model() {
+        let who = question("Who is Ada Lovelace?");
+        assert_eq!(who.text, "Who is Ada Lovelace?");
+        assert_eq!(
+            who.kind,
+            QuestionKind::WhoWhat {
+                subject: "Ada Lovelace".into(),
+                is_person: true
+            }
+        );
+        let cases = [
+            ("who's Grace Hopper", "Grace Hopper", true),
+            ("who was Alan Turing", "Alan Turing", true),
+            ("what is photosynthesis", "photosynthesis", false),
+            ("what's a quasar?", "a quasar", false),
+            ("what are black holes", "black holes", false),
+            ("tell me about the Eiffel Tower.", "the Eiffel Tower", false),
+            ("hey Ballsy, who is Linus Torvalds", "Linus Torvalds", true),
+        ];
+        for (command, subject, is_person) in cases {
+            assert_eq!(
+                question(command).kind,
+                QuestionKind::WhoWhat {
+                    subject: subject.into(),
+                    is_person
+                },
+                "{command:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn who_what_without_a_subject_asks_back() {
+        for command in ["what is", "tell me about", "Who is?", "what's"] {
+            let asked = reply(command);
+            assert_eq!(asked.response, ASK_WHAT_REPLY, "{command:?}");
+            assert_eq!(asked.rule, "ask_what");
+        }
+    }
+
+    #[test]
+    fn everything_else_is_a_general_question_with_the_original_text() {
+        let general = question("  Tell me a joke \u{2019}bout cats ");
+        assert_eq!(general.text, "Tell me a joke \u{2019}bout cats");
+        assert_eq!(general.kind, QuestionKind::General);
+        assert!(is_general("whatever happened to the dodo"));
+        assert!(is_general("whoever wins gets a prize"));
+    }
+
+    fn who(subject: &str) -> Question {
+        Question {
+            text: format!("who is {subject}"),
+            kind: QuestionKind::WhoWhat {
+                subject: subject.into(),
+                is_person: true,
+            },
+        }
+    }
+
+    fn what(subject: &str) -> Question {
+        Question {
+            text: format!("what is {subject}"),
+            kind: QuestionKind::WhoWhat {
+                subject: subject.into(),
+                is_person: false,
+            },
+        }
+    }
+
+    #[test]
+    fn uncertain_person_answers_become_a_biography_search() {
+        let expected = Reply::act(
+            "uncertain_search",
+            "Let me find information about zorblax",
+            Action::Search {
+                query: "who is zorblax person biography".into(),
+            },
+        );
+        for answer in [
+            "I'm not sure who that is.",
+            "I DON'T KNOW anyone by that name, sorry.",
+            "I don\u{2019}t know who that is, sorry.",
+            "I don't have enough context to identify them.",
+            "A musician.",
+            "Do you mean the footballer or the painter?",
+            "Would you like me to guess who that might be",
+            "",
+        ] {
+            assert_eq!(
+                uncertain_fallback(&who("zorblax"), answer),
+                Some(expected.clone()),
+                "{answer:?}"
+            );
+        }
+        assert_eq!(
+            uncertain_fallback(
+                &who("Ada Lovelace"),
+                "Ada Lovelace was a mathematician who wrote the first program."
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn uncertain_thing_answers_become_a_subject_search() {
+        let expected = Reply::act(
+            "uncertain_search",
+            "Let me search for information about zorblax",
+            Action::Search {
+                query: "zorblax".into(),
+            },
+        );
+        for answer in [
+            "I'm not familiar with zorblax.",
+            "There is no information about that.",
+            "That's beyond my knowledge.",
+            "I can\u{2019}t find anything on it.",
+            "I don't have specific details on that.",
+        ] {
+            assert_eq!(
+                uncertain_fallback(&what("zorblax"), answer),
+                Some(expected.clone()),
+                "{answer:?}"
+            );
+        }
+        // Short and question-shaped answers are fine for things.
+        assert_eq!(uncertain_fallback(&what("pi"), "About 3.14159."), None);
+        assert_eq!(
+            uncertain_fallback(&what("a koan"), "A riddle without an answer?"),
+            None
+        );
+    }
+
+    #[test]
+    fn predecessor_false_alarm_phrases_no_longer_trigger_search() {
+        let answers = [
+            "Hello Kitty is a fictional character created by Sanrio in 1974.",
+            "Hi there is a common greeting in English-speaking countries.",
+            "It seems simple, but the Eiffel Tower took two years to build.",
+            "What about it? It's a wrought-iron tower in Paris, finished in 1889.",
+        ];
+        for answer in answers {
+            assert_eq!(
+                uncertain_fallback(&what("something"), answer),
+                None,
+                "{answer:?}"
+            );
+            assert_eq!(
+                uncertain_fallback(&who("someone"), answer),
+                None,
+                "{answer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn uncertainty_phrases_match_whole_words() {
+        // "no information" must not match inside "no informational value".
+        assert_eq!(
+            uncertain_fallback(
+                &what("x"),
+                "It has no informational value beyond decoration."
+            ),
+            None
+        );
+        assert!(uncertain_fallback(&what("x"), "Sorry, no information.").is_some());
+    }
+
+    #[test]
+    fn general_questions_keep_their_answer() {
+        let general = Question {
+            text: "tell me a story".into(),
+            kind: QuestionKind::General,
+        };
+        assert_eq!(uncertain_fallback(&general, "I don't know."), None);
+        assert_eq!(uncertain_fallback(&general, ""), None);
+    }
+
+    #[test]
+    fn failure_fallback_searches_like_the_predecessor() {
+        let general = Question {
+            text: "tell me a story".into(),
+            kind: QuestionKind::General,
+        };
+        assert_eq!(
+            failure_fallback(&general),
+            Action::Search {
+                query: "tell me a story".into()
+            }
+        );
+        assert_eq!(
+            failure_fallback(&who("zorblax")),
+            Action::Search {
+                query: "who is zorblax person".into()
+            }
+        );
+        assert_eq!(
+            failure_fallback(&what("zorblax")),
+            Action::Search {
+                query: "zorblax".into()
+            }
+        );
+    }
+
+    #[test]
+    fn route_never_panics_on_odd_input() {
+        let odd = [
+            "\u{0}",
+            "🎉🎉🎉",
+            "(((((((",
+            "open \u{200b}",
+            "on youtube",
+            "@ on instagram",
+            "directions to ?",
+            "ǅ",
+            "İstanbul on maps",
+            "x",
+            "+",
+            "=",
+            "what is x",
+            "٣ + ٣",
+            "1/0 on x",
+            "\u{feff}hello",
+        ];
+        for command in odd {
+            let _ = route(command, &context());
+            let _ = needs_previous_result(command);
+        }
+        assert_eq!(rule("\u{feff}hello"), "greeting");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn route_is_total(command in "\\PC{1,400}") {
+            let _ = route(&command, &context());
+            let _ = needs_previous_result(&command);
+        }
+
+        #[test]
+        fn chained_commands_are_maths(operator in proptest::sample::select(vec!["+", "-", "*", "/", "times", "plus", "minus", "divided by"]), operand in 1u32..1000) {
+            let command = format!("{operator} {operand}");
+            proptest::prop_assert!(needs_previous_result(&command));
+            let seven = Number::from(7);
+            let context = Context { previous_result: Some(&seven), ..context() };
+            let routed = route(&command, &context);
+            proptest::prop_assert!(matches!(routed, Routed::Reply(Reply { rule: "math", calculation: Some(_), .. })), "{:?}", routed);
+        }
+    }
+}

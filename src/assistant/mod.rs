@@ -1,0 +1,146 @@
+//! The assistant's command engine: decides what a spoken or typed command means and
+//! produces the reply, the browser action, or the question to put to the language model.
+//!
+//! Pure: no I/O, no clock, no randomness. Everything a rule depends on arrives in
+//! [`Context`]; everything it wants persisted leaves in [`Reply`].
+
+pub mod commands;
+pub mod math;
+pub mod persona;
+mod sites;
+pub mod text;
+
+pub use commands::{failure_fallback, needs_previous_result, route, uncertain_fallback};
+
+/// Everything a command may depend on besides its text. Built by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// The user's IANA zone if the client sent a valid one; None means UTC.
+    pub timezone: Option<chrono_tz::Tz>,
+    /// The user's last calculator result (loaded by the caller only when
+    /// `needs_previous_result` said so). None = no previous result.
+    pub previous_result: Option<&'a math::Number>,
+}
+
+/// What to do with a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routed {
+    /// Answered by a rule; no language model needed.
+    Reply(Reply),
+    /// Needs the language model.
+    Ask(Question),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub response: String,
+    pub action: Option<Action>,
+    /// Which rule produced it: "greeting", "name", "how_are_you", "exit", "time", "date",
+    /// "math", "search", "youtube", "spotify", "netflix", "amazon", "twitter", "facebook",
+    /// "instagram", "google", "maps", "directions", "news", "email", "open_site", "open_app",
+    /// "open_what", "ask_what", "uncertain_search".
+    pub rule: &'static str,
+    /// Some(new value) when a calculation succeeded: the caller persists it as the user's
+    /// new last result.
+    pub calculation: Option<math::Number>,
+}
+
+impl Reply {
+    pub(crate) fn say(rule: &'static str, response: impl Into<String>) -> Reply {
+        Reply {
+            response: response.into(),
+            action: None,
+            rule,
+            calculation: None,
+        }
+    }
+
+    pub(crate) fn act(rule: &'static str, response: impl Into<String>, action: Action) -> Reply {
+        Reply {
+            action: Some(action),
+            ..Reply::say(rule, response)
+        }
+    }
+}
+
+/// Something for the browser to do alongside the spoken reply.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum Action {
+    OpenUrl { url: String, description: String },
+    Search { query: String },
+    OpenApp { app_name: String },
+    Exit,
+}
+
+impl Action {
+    /// "open_url" | "search" | "open_app" | "exit"
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::OpenUrl { .. } => "open_url",
+            Action::Search { .. } => "search",
+            Action::OpenApp { .. } => "open_app",
+            Action::Exit => "exit",
+        }
+    }
+
+    /// The predecessor's `data` object: open_url {"url","description"}, search {"query"},
+    /// open_app {"app_name"}, exit → null.
+    pub fn data(&self) -> serde_json::Value {
+        match self {
+            Action::OpenUrl { url, description } => {
+                serde_json::json!({ "url": url, "description": description })
+            }
+            Action::Search { query } => serde_json::json!({ "query": query }),
+            Action::OpenApp { app_name } => serde_json::json!({ "app_name": app_name }),
+            Action::Exit => serde_json::Value::Null,
+        }
+    }
+}
+
+/// A command that needs the language model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    /// The user's command, trimmed.
+    pub text: String,
+    pub kind: QuestionKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuestionKind {
+    /// Anything no rule handles.
+    General,
+    /// "who is …", "what is …", "tell me about …": `subject` is what follows the phrase.
+    WhoWhat { subject: String, is_person: bool },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn action_kinds_and_data_match_the_predecessor_wire_format() {
+        let open = Action::OpenUrl {
+            url: "https://example.com".into(),
+            description: "Example".into(),
+        };
+        assert_eq!(open.kind(), "open_url");
+        assert_eq!(
+            open.data(),
+            json!({"url": "https://example.com", "description": "Example"})
+        );
+        let search = Action::Search {
+            query: "rust".into(),
+        };
+        assert_eq!(search.kind(), "search");
+        assert_eq!(search.data(), json!({"query": "rust"}));
+        let app = Action::OpenApp {
+            app_name: "Calculator".into(),
+        };
+        assert_eq!(app.kind(), "open_app");
+        assert_eq!(app.data(), json!({"app_name": "Calculator"}));
+        assert_eq!(Action::Exit.kind(), "exit");
+        assert_eq!(Action::Exit.data(), serde_json::Value::Null);
+    }
+}
