@@ -1,0 +1,197 @@
+//! The language-model layer: one streaming interface, a Gemini client (Developer API or
+//! Vertex AI) and the keyless offline model.
+
+pub mod gemini;
+pub mod offline;
+mod vertex;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+
+use crate::config::Config;
+
+/// Who said a line of the conversation, in Gemini's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Model,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub role: Role,
+    pub text: String,
+}
+
+/// Everything the model sees for one answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRequest {
+    /// The persona, sent as `systemInstruction`.
+    pub system: String,
+    /// Earlier turns of the conversation, oldest first, without the current message.
+    pub history: Vec<Turn>,
+    /// The user's current message.
+    pub message: String,
+}
+
+/// What a streamed answer yields: text as it arrives, then one `Done`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    Delta(String),
+    Done(Completion),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub finish: FinishReason,
+    pub usage: Usage,
+    /// The model that actually answered (the fallback model after a switch).
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    /// The output token cap was reached; the text so far is kept.
+    MaxTokens,
+    /// Content filters stopped the answer (SAFETY, RECITATION, BLOCKLIST, ...).
+    Blocked(String),
+    Other(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub thoughts_tokens: u32,
+}
+
+pub type ChatStream = BoxStream<'static, Result<ChatEvent, AiError>>;
+
+/// A model that can answer in a stream of text deltas.
+///
+/// `stream_chat` returns immediately; the request starts when the stream is first polled, and
+/// dropping the stream cancels it (the upstream connection is closed), which is how barge-in
+/// stops a reply.
+pub trait ChatModel: Send + Sync {
+    /// `gemini` or `offline`: the `source` of answers from this model.
+    fn source(&self) -> &'static str;
+    /// The configured model id.
+    fn model_name(&self) -> &str;
+    fn stream_chat(&self, request: ChatRequest) -> ChatStream;
+    /// Transcribes a short recording (`mime_type` such as audio/webm).
+    fn transcribe(
+        &self,
+        audio: Bytes,
+        mime_type: String,
+    ) -> BoxFuture<'static, Result<String, AiError>>;
+}
+
+/// Why a model could not answer. Every variant maps to a sentence the user hears.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AiError {
+    #[error("rate limited by the model API (daily quota: {daily})")]
+    RateLimited {
+        retry_after: Option<Duration>,
+        daily: bool,
+    },
+    #[error("the model API is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the model API timed out ({0})")]
+    Timeout(&'static str),
+    #[error("connection to the model API failed: {0}")]
+    Transport(String),
+    #[error("the request was blocked: {0}")]
+    Blocked(String),
+    #[error("the model API rejected the request: {0}")]
+    BadRequest(String),
+    #[error("the model API refused our credentials: {0}")]
+    Auth(String),
+    #[error("model not found: {0}")]
+    NotFound(String),
+    #[error("unexpected data from the model API: {0}")]
+    Protocol(String),
+    #[error("the model returned an empty answer")]
+    EmptyAnswer,
+    #[error("no model is configured (offline mode)")]
+    Offline,
+}
+
+impl AiError {
+    /// The sentence spoken to the user when this error ends an answer before any text.
+    pub fn spoken(&self) -> &'static str {
+        match self {
+            AiError::RateLimited { daily: true, .. } => {
+                "My AI service has used up its quota for today. Smart commands still work, and I'll be back to full strength tomorrow."
+            }
+            AiError::RateLimited { .. } => {
+                "My AI service is getting too many questions right now. Please try again in a minute."
+            }
+            AiError::Unavailable(_) | AiError::Transport(_) | AiError::Protocol(_) => {
+                "I couldn't reach my AI service just now, so I'll search the web for that instead."
+            }
+            AiError::Timeout(_) => {
+                "My AI service took too long to answer, so I'll search the web for that instead."
+            }
+            AiError::Blocked(_) => {
+                "I'd rather not answer that one. Could you ask me something else?"
+            }
+            AiError::BadRequest(_) | AiError::Auth(_) | AiError::NotFound(_) => {
+                "My AI service isn't set up correctly right now, so I'll search the web for that instead."
+            }
+            AiError::EmptyAnswer => {
+                "I don't have a good answer for that, so I'll search the web instead."
+            }
+            AiError::Offline => {
+                "I'm in offline mode, so I can only handle smart commands. Set GEMINI_API_KEY to turn on answers from Gemini."
+            }
+        }
+    }
+
+    /// Whether offering a web search is the helpful follow-up (as the predecessor did).
+    pub fn offers_search(&self) -> bool {
+        matches!(
+            self,
+            AiError::Unavailable(_)
+                | AiError::Transport(_)
+                | AiError::Protocol(_)
+                | AiError::Timeout(_)
+                | AiError::BadRequest(_)
+                | AiError::Auth(_)
+                | AiError::NotFound(_)
+                | AiError::EmptyAnswer
+        )
+    }
+
+    /// A short machine-readable name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AiError::RateLimited { daily: true, .. } => "quota_daily",
+            AiError::RateLimited { .. } => "rate_limited",
+            AiError::Unavailable(_) => "unavailable",
+            AiError::Timeout(_) => "timeout",
+            AiError::Transport(_) => "transport",
+            AiError::Blocked(_) => "blocked",
+            AiError::BadRequest(_) => "bad_request",
+            AiError::Auth(_) => "auth",
+            AiError::NotFound(_) => "not_found",
+            AiError::Protocol(_) => "protocol",
+            AiError::EmptyAnswer => "empty",
+            AiError::Offline => "offline",
+        }
+    }
+}
+
+/// Builds the model the configuration asks for: Gemini when a key (or Vertex) is configured,
+/// the offline model otherwise.
+pub fn model_from_config(config: &Config) -> anyhow::Result<Arc<dyn ChatModel>> {
+    if config.gemini.is_online() {
+        Ok(Arc::new(gemini::GeminiClient::new(&config.gemini)?))
+    } else {
+        Ok(Arc::new(offline::OfflineModel::default()))
+    }
+}
