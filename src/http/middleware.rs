@@ -1,0 +1,181 @@
+//! Cross-cutting HTTP behaviour: request ids, the request log span, security headers, the
+//! session cookie, and the per-IP limit.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use super::error::ApiError;
+use super::extract::{ClientIp, NewSessionSlot, is_https, session_cookie};
+use crate::app::AppState;
+use crate::telemetry::TraceContext;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Wraps every request: takes the caller's `X-Request-Id` (or makes one) and echoes it, opens
+/// the span whose fields every log line of the request carries, logs the completion with
+/// status and latency, sets the session cookie for a new identity, and adds security headers
+/// to every response, errors included.
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| valid_request_id(id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        user_id = Empty,
+        trace_id = Empty,
+        span_id = Empty,
+        trace_sampled = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    );
+    if let Some(trace) = TraceContext::from_headers(request.headers()) {
+        span.record("trace_id", trace.trace_id.as_str());
+        if let Some(span_id) = &trace.span_id {
+            span.record("span_id", span_id.as_str());
+        }
+        span.record("trace_sampled", trace.sampled);
+    }
+    let trust_proxy = state.config().trust_proxy;
+    let https = is_https(request.headers(), trust_proxy);
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned);
+    let is_probe = matches!(request.uri().path(), "/health" | "/ready");
+    let slot = NewSessionSlot::default();
+    request.extensions_mut().insert(slot.clone());
+
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let headers = response.headers_mut();
+    let new_token = slot.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(token) = new_token
+        && let Ok(value) = HeaderValue::from_str(&session_cookie(&token, https))
+    {
+        headers.append(header::SET_COOKIE, value);
+    }
+    add_security_headers(headers, https, host.as_deref());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.record("status", status);
+    span.record("latency_ms", (latency_ms * 1000.0).round() / 1000.0);
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!("request completed");
+        } else if is_probe {
+            // Probes arrive every few seconds; keep them out of the default log.
+            tracing::debug!("request completed");
+        } else {
+            tracing::info!("request completed");
+        }
+    });
+    response
+}
+
+fn valid_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The page loads only its own scripts and styles (no inline code, no CDN), talks only to its
+/// own origin (HTTP and WebSocket), and may not be framed.
+fn content_security_policy(host: Option<&str>) -> String {
+    let sockets = host
+        .map(|h| format!(" ws://{h} wss://{h}"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         media-src 'self' blob:; font-src 'self'; manifest-src 'self'; \
+         connect-src 'self'{sockets}; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self'; object-src 'none'"
+    )
+}
+
+fn add_security_headers(headers: &mut HeaderMap, https: bool, host: Option<&str>) {
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.entry(name).or_insert(value);
+        }
+    };
+    set("x-content-type-options", "nosniff");
+    set("referrer-policy", "strict-origin-when-cross-origin");
+    set("x-frame-options", "DENY");
+    set("cross-origin-opener-policy", "same-origin");
+    set(
+        "permissions-policy",
+        "microphone=(self), camera=(), geolocation=(), payment=(), usb=()",
+    );
+    set("content-security-policy", &content_security_policy(host));
+    if https {
+        set(
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+}
+
+/// Per-IP limit on the API and the WebSocket upgrade.
+pub async fn ip_limit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.limits().check_ip(ip) {
+        Ok(()) => next.run(request).await,
+        Err(limited) => ApiError::rate_limited(limited).into_response(),
+    }
+}
+
+/// API responses are per user and must not be cached by browsers or proxies.
+pub async fn no_store(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_bounded_printable_ascii() {
+        assert!(valid_request_id("abc-123"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("has space"));
+        assert!(!valid_request_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn csp_allows_only_our_own_socket() {
+        let csp = content_security_policy(Some("ballsy.example"));
+        assert!(csp.contains("connect-src 'self' ws://ballsy.example wss://ballsy.example;"));
+        assert!(csp.contains("script-src 'self';"));
+        assert!(!csp.contains("unsafe-inline"));
+    }
+}

@@ -1,0 +1,203 @@
+//! `GET/PUT /api/settings/{user_id}`: the page's preferences, validated.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+
+use super::ensure_self;
+use crate::app::AppState;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiJson, Identity};
+use crate::store::{Settings, SettingsPatch};
+
+pub const VOICE_SPEED_RANGE: std::ops::RangeInclusive<i64> = 50..=400;
+pub const THEMES: [&str; 3] = ["light", "dark", "system"];
+const MAX_VOICE_CHARS: usize = 100;
+const MAX_LANGUAGE_CHARS: usize = 35;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SettingsResponse {
+    pub settings: SettingsView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    pub user_id: String,
+    /// A speechSynthesis voice name; empty means the browser's default.
+    pub voice: String,
+    /// Speaking speed in words per minute (50–400; 175 is normal).
+    pub voice_speed: i32,
+    /// `light`, `dark` or `system`.
+    pub theme: String,
+    /// Start listening again after each reply.
+    pub auto_listen: bool,
+    /// Speech recognition language, a BCP 47 tag such as `en-US`.
+    pub language: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SettingsUpdate {
+    pub voice: Option<String>,
+    pub voice_speed: Option<i64>,
+    pub theme: Option<String>,
+    pub auto_listen: Option<bool>,
+    pub language: Option<String>,
+}
+
+impl SettingsUpdate {
+    fn validate(self) -> Result<SettingsPatch, ApiError> {
+        if let Some(voice) = &self.voice
+            && (voice.chars().count() > MAX_VOICE_CHARS || voice.chars().any(char::is_control))
+        {
+            return Err(ApiError::invalid_field(
+                "voice",
+                format!(
+                    "voice must be at most {MAX_VOICE_CHARS} characters without control characters."
+                ),
+            ));
+        }
+        let voice_speed = match self.voice_speed {
+            Some(speed) if !VOICE_SPEED_RANGE.contains(&speed) => {
+                return Err(ApiError::invalid_field(
+                    "voice_speed",
+                    format!(
+                        "voice_speed must be from {} to {} words per minute, not {speed}.",
+                        VOICE_SPEED_RANGE.start(),
+                        VOICE_SPEED_RANGE.end()
+                    ),
+                ));
+            }
+            Some(speed) => Some(speed as i32),
+            None => None,
+        };
+        if let Some(theme) = &self.theme
+            && !THEMES.contains(&theme.as_str())
+        {
+            return Err(ApiError::invalid_field(
+                "theme",
+                "theme must be one of light, dark or system.",
+            ));
+        }
+        if let Some(language) = &self.language
+            && !valid_language_tag(language)
+        {
+            return Err(ApiError::invalid_field(
+                "language",
+                "language must be a BCP 47 tag such as en-US.",
+            ));
+        }
+        Ok(SettingsPatch {
+            voice: self.voice,
+            voice_speed,
+            theme: self.theme,
+            auto_listen: self.auto_listen,
+            language: self.language,
+        })
+    }
+}
+
+/// `en`, `en-US`, `zh-Hant-TW`: a 2–3 letter language and alphanumeric subtags.
+fn valid_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language_ok = parts
+        .next()
+        .is_some_and(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()));
+    tag.len() <= MAX_LANGUAGE_CHARS
+        && language_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn view(identity: &Identity, settings: Settings) -> Json<SettingsResponse> {
+    Json(SettingsResponse {
+        settings: SettingsView {
+            user_id: identity.user.to_string(),
+            voice: settings.voice,
+            voice_speed: settings.voice_speed,
+            theme: settings.theme,
+            auto_listen: settings.auto_listen,
+            language: settings.language,
+        },
+    })
+}
+
+#[utoipa::path(get, path = "/api/settings/{user_id}", tag = "settings",
+    params(("user_id" = String, Path, description = "`me` or the caller's own id")),
+    responses((status = 200, body = SettingsResponse), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(user_id): Path<String>,
+) -> Result<Json<SettingsResponse>, ApiError> {
+    ensure_self(&identity, &user_id)?;
+    let settings = state.store().settings(&identity.user).await?;
+    Ok(view(&identity, settings))
+}
+
+#[utoipa::path(put, path = "/api/settings/{user_id}", tag = "settings",
+    params(("user_id" = String, Path, description = "`me` or the caller's own id")),
+    request_body = SettingsUpdate,
+    responses(
+        (status = 200, body = SettingsResponse),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "A value out of range", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(user_id): Path<String>,
+    ApiJson(update): ApiJson<SettingsUpdate>,
+) -> Result<Json<SettingsResponse>, ApiError> {
+    ensure_self(&identity, &user_id)?;
+    let patch = update.validate()?;
+    let settings = state
+        .store()
+        .update_settings(&identity.user, &patch)
+        .await?;
+    Ok(view(&identity, settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_tags() {
+        for ok in ["en", "en-US", "zh-Hant-TW", "es-419"] {
+            assert!(valid_language_tag(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "e",
+            "english",
+            "en_US",
+            "en-",
+            "en-US-toolongsubtag",
+            "<script>",
+        ] {
+            assert!(!valid_language_tag(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        let update = |json: &str| {
+            serde_json::from_str::<SettingsUpdate>(json)
+                .unwrap()
+                .validate()
+        };
+        for (json, field) in [
+            (r#"{"voice_speed": 1000}"#, "voice_speed"),
+            (r#"{"voice_speed": 10}"#, "voice_speed"),
+            (r#"{"theme": "neon"}"#, "theme"),
+            (r#"{"language": "klingon!"}"#, "language"),
+        ] {
+            match update(json) {
+                Err(ApiError::Unprocessable { field: Some(f), .. }) => assert_eq!(f, field),
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+        let long_voice = format!(r#"{{"voice": "{}"}}"#, "v".repeat(101));
+        assert!(update(&long_voice).is_err());
+        assert!(update(r#"{"voice_speed": 200, "theme": "dark"}"#).is_ok());
+    }
+}

@@ -1,0 +1,177 @@
+//! The voice WebSocket `/ws/voice/{client_id}`.
+//!
+//! Browsers do not apply CORS to WebSockets: any site can open a socket to us and the browser
+//! sends the visitor's cookie along. So the upgrade checks `Origin` against `CORS_ORIGINS` and
+//! our own origin before anything else (cross-site WebSocket hijacking), then resolves the
+//! caller's identity, then hands the socket to a session task tracked for graceful shutdown.
+
+pub mod protocol;
+mod session;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::config::CorsOrigins;
+use crate::http::error::ApiError;
+use crate::http::extract::{ClientIp, Identity};
+
+/// Socket buffers. tungstenite allocates a 128 KiB read buffer per connection by default,
+/// which is most of an idle socket's memory; commands are small, so a few KiB do.
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+/// A client that stops reading makes writes queue; beyond this the session ends.
+const MAX_WRITE_BUFFER: usize = 256 * 1024;
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    ClientIp(ip): ClientIp,
+    request: Request,
+) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let headers = &parts.headers;
+    if !valid_client_id(&client_id) {
+        return ApiError::BadRequest {
+            code: "invalid_client_id",
+            detail: "client_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -.".to_owned(),
+        }
+        .into_response();
+    }
+    if !origin_allowed(headers, &state.config().cors_origins) {
+        tracing::warn!(
+            origin = headers
+                .get(header::ORIGIN)
+                .and_then(|o| o.to_str().ok())
+                .unwrap_or(""),
+            "refused a cross-origin WebSocket"
+        );
+        return ApiError::Forbidden {
+            code: "forbidden_origin",
+            detail: "This origin may not open the voice socket.".to_owned(),
+        }
+        .into_response();
+    }
+    // Identity only after the origin check, so a hostile page cannot even create users.
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::BadRequest {
+                code: "websocket_expected",
+                detail: format!("This endpoint speaks WebSocket: {rejection}"),
+            }
+            .into_response();
+        }
+    };
+    let identity = match Identity::from_request_parts(&mut parts, &state).await {
+        Ok(identity) => identity,
+        Err(error) => return error.into_response(),
+    };
+    if state.is_draining() {
+        return ApiError::Unavailable {
+            code: "shutting_down",
+            detail: "This server is restarting; please reconnect.".to_owned(),
+        }
+        .into_response();
+    }
+    let max_message = state.config().max_ws_message_bytes;
+    let span = tracing::info_span!("ws_session", client_id = %client_id);
+    let sessions = state.sessions().clone();
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_failed_upgrade(|error| tracing::warn!(%error, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket| {
+            let session = session::Session::new(state, identity.user, ip);
+            sessions.track_future(session.run(socket).instrument(span))
+        })
+}
+
+fn valid_client_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A request without `Origin` is not from a browser page (and hijacking needs a browser), so it
+/// passes; a browser's `Origin` must be listed in CORS_ORIGINS or be this service's own origin.
+fn origin_allowed(headers: &HeaderMap, allowed: &CorsOrigins) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.allows(origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_listed_origins_and_originless_clients_pass() {
+        let none = CorsOrigins::List(vec![]);
+        let listed = CorsOrigins::List(vec!["https://app.example".into()]);
+        assert!(origin_allowed(&headers(None, "ballsy.run.app"), &none));
+        assert!(origin_allowed(
+            &headers(Some("https://ballsy.run.app"), "ballsy.run.app"),
+            &none
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://localhost:8080"), "localhost:8080"),
+            &none
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://app.example"), "ballsy.run.app"),
+            &listed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "ballsy.run.app"),
+            &listed
+        ));
+        assert!(!origin_allowed(
+            &headers(
+                Some("https://ballsy.run.app.evil.example"),
+                "ballsy.run.app"
+            ),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("null"), "ballsy.run.app"),
+            &none
+        ));
+    }
+
+    #[test]
+    fn client_ids() {
+        assert!(valid_client_id("tab-1_A"));
+        assert!(!valid_client_id(""));
+        assert!(!valid_client_id(&"a".repeat(65)));
+        assert!(!valid_client_id("a b"));
+        assert!(!valid_client_id("ü"));
+    }
+}
