@@ -1,0 +1,13 @@
+//! Integration tests: the real server over real sockets, against SQLite and (when
+//! BALLSY_TEST_DATABASE_URL is set) PostgreSQL, with the fake Gemini server standing in for
+//! Google. One test binary, so the crate links once.
+
+mod helpers;
+
+mod api;
+mod gemini;
+mod health;
+mod identity;
+mod limits;
+mod store;
+mod ws;
