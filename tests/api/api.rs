@@ -21,12 +21,20 @@ async fn command_replies_with_the_predecessor_shape_plus_source(backend: Backend
         })
     );
     let greeting = app.ask("hello").await;
-    assert_eq!(greeting["response"], "Hi there! I'm Ballsy, your voice assistant. How can I help?");
+    assert_eq!(
+        greeting["response"],
+        "Hi there! I'm Ballsy, your voice assistant. How can I help?"
+    );
     assert_eq!(greeting["action"], Value::Null);
     assert_eq!(greeting["data"], Value::Null);
     let offline = app.ask("why is the sky blue").await;
     assert_eq!(offline["source"], "offline");
-    assert!(offline["response"].as_str().unwrap().contains("GEMINI_API_KEY"));
+    assert!(
+        offline["response"]
+            .as_str()
+            .unwrap()
+            .contains("GEMINI_API_KEY")
+    );
 }
 on_both_backends!(command_replies_with_the_predecessor_shape_plus_source);
 
@@ -43,8 +51,15 @@ async fn command_validation(backend: Backend) {
     assert_eq!(too_long.status(), 400);
     let body: Value = too_long.json().await.unwrap();
     assert_eq!(body["code"], "command_too_long");
-    assert_eq!(body["detail"], "The command is 1001 characters long; the limit is 1000.");
-    assert_eq!(app.command(&"a".repeat(1000)).await.status(), 200, "exactly 1000 is accepted");
+    assert_eq!(
+        body["detail"],
+        "The command is 1001 characters long; the limit is 1000."
+    );
+    assert_eq!(
+        app.command(&"a".repeat(1000)).await.status(),
+        200,
+        "exactly 1000 is accepted"
+    );
 
     for (body, field) in [
         (json!({"command": 5}), Some("command")),
@@ -52,7 +67,13 @@ async fn command_validation(backend: Backend) {
         (json!({}), Some("command")),
         (json!({"command": "hi", "timezone": 7}), Some("timezone")),
     ] {
-        let response = app.client.post(app.url("/api/command")).json(&body).send().await.unwrap();
+        let response = app
+            .client
+            .post(app.url("/api/command"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 422, "{body}");
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["field"].as_str(), field, "{body}: {error}");
@@ -67,7 +88,10 @@ async fn command_validation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 422);
-    assert_eq!(malformed.json::<Value>().await.unwrap()["code"], "invalid_json");
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["code"],
+        "invalid_json"
+    );
     let wrong_type = app
         .client
         .post(app.url("/api/command"))
@@ -97,7 +121,10 @@ async fn command_validation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(huge.status(), 413);
-    assert_eq!(huge.json::<Value>().await.unwrap()["code"], "payload_too_large");
+    assert_eq!(
+        huge.json::<Value>().await.unwrap()["code"],
+        "payload_too_large"
+    );
 }
 on_both_backends!(command_validation);
 
@@ -117,7 +144,15 @@ async fn every_command_is_in_the_history_before_the_reply(backend: Backend) {
             .unwrap();
         assert_eq!(history["history"][0]["command"], command);
     }
-    let history: Value = app.client.get(app.url("/api/history/me")).send().await.unwrap().json().await.unwrap();
+    let history: Value = app
+        .client
+        .get(app.url("/api/history/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let entries = history["history"].as_array().unwrap();
     assert_eq!(entries.len(), 4);
     assert_eq!(entries[0]["command"], "what is love", "newest first");
@@ -126,11 +161,24 @@ async fn every_command_is_in_the_history_before_the_reply(backend: Backend) {
     assert_eq!(entries[2]["result"], "15");
     assert!(entries[0]["timestamp"].as_str().unwrap().contains('T'));
     for bad in ["0", "101", "-1", "ten"] {
-        let response = app.client.get(app.url(&format!("/api/history/me?limit={bad}"))).send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url(&format!("/api/history/me?limit={bad}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 422, "limit={bad}");
         assert_eq!(response.json::<Value>().await.unwrap()["field"], "limit");
     }
-    let limited: Value = app.client.get(app.url("/api/history/me?limit=2")).send().await.unwrap().json().await.unwrap();
+    let limited: Value = app
+        .client
+        .get(app.url("/api/history/me?limit=2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(limited["history"].as_array().unwrap().len(), 2);
 }
 on_both_backends!(every_command_is_in_the_history_before_the_reply);
@@ -140,7 +188,12 @@ async fn calculator_chains_across_requests(backend: Backend) {
     let results: Vec<String> = {
         let mut out = Vec::new();
         for command in ["5 + 10", "+ 6", "* 2", "- 1", "/ 4"] {
-            out.push(app.ask(command).await["response"].as_str().unwrap().to_owned());
+            out.push(
+                app.ask(command).await["response"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
         out
     };
@@ -149,14 +202,26 @@ async fn calculator_chains_across_requests(backend: Backend) {
     assert_eq!(app.ask("10 / 3").await["response"], "3.333333333");
     // Another user has no previous result.
     let other = crate::helpers::new_client();
-    let reply: Value = crate::helpers::command_with(&other, &app, "* 2").await.json().await.unwrap();
+    let reply: Value = crate::helpers::command_with(&other, &app, "* 2")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_ne!(reply["response"], "20");
 }
 on_both_backends!(calculator_chains_across_requests);
 
 async fn settings_have_one_set_of_defaults_and_are_validated(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
-    let defaults: Value = app.client.get(app.url("/api/settings/me")).send().await.unwrap().json().await.unwrap();
+    let defaults: Value = app
+        .client
+        .get(app.url("/api/settings/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let settings = &defaults["settings"];
     assert_eq!(settings["voice"], "");
     assert_eq!(settings["voice_speed"], 175);
@@ -180,7 +245,10 @@ async fn settings_have_one_set_of_defaults_and_are_validated(backend: Backend) {
     // The predecessor's example.
     let example: Value = app
         .client
-        .put(app.url(&format!("/api/settings/{}", settings["user_id"].as_str().unwrap())))
+        .put(app.url(&format!(
+            "/api/settings/{}",
+            settings["user_id"].as_str().unwrap()
+        )))
         .json(&json!({"voice": "Samantha", "voice_speed": 200, "theme": "dark"}))
         .send()
         .await
@@ -198,12 +266,29 @@ async fn settings_have_one_set_of_defaults_and_are_validated(backend: Backend) {
         (json!({"voice": "v".repeat(101)}), "voice"),
         (json!({"auto_listen": "yes"}), "auto_listen"),
     ] {
-        let response = app.client.put(app.url("/api/settings/me")).json(&body).send().await.unwrap();
+        let response = app
+            .client
+            .put(app.url("/api/settings/me"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 422, "{body}");
         assert_eq!(response.json::<Value>().await.unwrap()["field"], field);
     }
-    let after: Value = app.client.get(app.url("/api/settings/me")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(after["settings"]["voice"], "Samantha", "invalid updates change nothing");
+    let after: Value = app
+        .client
+        .get(app.url("/api/settings/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        after["settings"]["voice"], "Samantha",
+        "invalid updates change nothing"
+    );
 }
 on_both_backends!(settings_have_one_set_of_defaults_and_are_validated);
 
@@ -211,24 +296,68 @@ async fn conversation_is_restored_and_can_be_restarted(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
     app.ask("hello").await;
     app.ask("open maps").await;
-    let conversation: Value = app.client.get(app.url("/api/conversation")).send().await.unwrap().json().await.unwrap();
+    let conversation: Value = app
+        .client
+        .get(app.url("/api/conversation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let messages = conversation["messages"].as_array().unwrap();
-    let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
     assert_eq!(messages[0]["content"], "hello");
     assert_eq!(messages[3]["action"], "open_url");
-    assert!(messages[3]["data"]["url"].as_str().unwrap().starts_with("https://"));
+    assert!(
+        messages[3]["data"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
     assert_eq!(messages[3]["source"], "rule");
     assert_eq!(messages[3]["status"], "complete");
     let first_id = conversation["conversation_id"].as_i64().unwrap();
 
-    let restarted: Value = app.client.delete(app.url("/api/conversation")).send().await.unwrap().json().await.unwrap();
+    let restarted: Value = app
+        .client
+        .delete(app.url("/api/conversation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_ne!(restarted["conversation_id"].as_i64().unwrap(), first_id);
-    let empty: Value = app.client.get(app.url("/api/conversation")).send().await.unwrap().json().await.unwrap();
+    let empty: Value = app
+        .client
+        .get(app.url("/api/conversation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(empty["messages"], json!([]));
     assert_eq!(empty["conversation_id"], restarted["conversation_id"]);
-    let history: Value = app.client.get(app.url("/api/history/me")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(history["history"].as_array().unwrap().len(), 2, "history outlives the conversation");
+    let history: Value = app
+        .client
+        .get(app.url("/api/history/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history["history"].as_array().unwrap().len(),
+        2,
+        "history outlives the conversation"
+    );
 }
 on_both_backends!(conversation_is_restored_and_can_be_restarted);
 
@@ -242,7 +371,13 @@ async fn voice_upload_needs_gemini_offline() {
             .mime_str("audio/wav")
             .unwrap(),
     );
-    let response = app.client.post(app.url("/api/voice")).multipart(form).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/voice"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "voice_unavailable");
@@ -279,7 +414,10 @@ async fn voice_upload_is_transcribed_then_runs_as_a_command() {
     let request = &app.fake().requests()[0];
     assert!(!request.stream);
     let inline = &request.body["contents"][0]["parts"][1]["inlineData"];
-    assert_eq!(inline["mimeType"], "audio/webm", "codec parameters are stripped");
+    assert_eq!(
+        inline["mimeType"], "audio/webm",
+        "codec parameters are stripped"
+    );
     assert!(!inline["data"].as_str().unwrap().is_empty());
 }
 
@@ -335,6 +473,12 @@ async fn voice_upload_limits_are_precise() {
         .unwrap();
     assert_eq!(no_file.status(), 422);
     assert_eq!(no_file.json::<Value>().await.unwrap()["field"], "file");
-    let not_multipart = app.client.post(app.url("/api/voice")).body("x").send().await.unwrap();
+    let not_multipart = app
+        .client
+        .post(app.url("/api/voice"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_multipart.status(), 415);
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use ballsy::ai::gemini::GeminiClient;
 use ballsy::ai::{AiError, ChatEvent, ChatModel, ChatRequest, FinishReason, Role, Turn};
 use ballsy::config::{Config, GeminiBackend, GeminiConfig};
-use ballsy_bench::fake_gemini::{Backend as FakeBackend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, Reply};
+use ballsy_bench::fake_gemini::{
+    Backend as FakeBackend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, Reply,
+};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -32,15 +34,24 @@ fn request(message: &str) -> ChatRequest {
     ChatRequest {
         system: "Be brief.".into(),
         history: vec![
-            Turn { role: Role::User, text: "earlier question".into() },
-            Turn { role: Role::Model, text: "earlier answer".into() },
+            Turn {
+                role: Role::User,
+                text: "earlier question".into(),
+            },
+            Turn {
+                role: Role::Model,
+                text: "earlier answer".into(),
+            },
         ],
         message: message.into(),
     }
 }
 
 /// Runs a stream to its end: the text deltas, then the final outcome.
-async fn run(client: &GeminiClient, message: &str) -> (Vec<String>, Result<ballsy::ai::Completion, AiError>) {
+async fn run(
+    client: &GeminiClient,
+    message: &str,
+) -> (Vec<String>, Result<ballsy::ai::Completion, AiError>) {
     let mut stream = client.stream_chat(request(message));
     let mut deltas = Vec::new();
     while let Some(event) = stream.next().await {
@@ -73,16 +84,27 @@ async fn streams_the_answer_with_the_key_only_in_a_header() {
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
     assert_eq!(r.backend, FakeBackend::Developer);
-    assert_eq!(r.path, format!("/v1beta/models/{PRIMARY}:streamGenerateContent"));
+    assert_eq!(
+        r.path,
+        format!("/v1beta/models/{PRIMARY}:streamGenerateContent")
+    );
     assert_eq!(r.query.as_deref(), Some("alt=sse"));
     assert_eq!(r.api_key_header.as_deref(), Some(TEST_API_KEY));
     assert!(!r.key_in_query);
-    assert!(!r.path.contains(TEST_API_KEY) && !r.query.clone().unwrap_or_default().contains(TEST_API_KEY));
+    assert!(
+        !r.path.contains(TEST_API_KEY)
+            && !r.query.clone().unwrap_or_default().contains(TEST_API_KEY)
+    );
     let contents: Vec<(String, String)> = r.body["contents"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["role"].as_str().unwrap().into(), c["parts"][0]["text"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["role"].as_str().unwrap().into(),
+                c["parts"][0]["text"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         contents,
@@ -98,14 +120,32 @@ async fn streams_the_answer_with_the_key_only_in_a_header() {
 #[tokio::test]
 async fn retries_429_500_and_503_before_the_first_byte() {
     for fault in [
-        Fault::Status { code: 429, retry_delay: Some("0.3s".into()), quota_id: None, retry_after_header: None },
-        Fault::Status { code: 500, retry_delay: None, quota_id: None, retry_after_header: None },
-        Fault::Status { code: 503, retry_delay: None, quota_id: None, retry_after_header: Some(0) },
+        Fault::Status {
+            code: 429,
+            retry_delay: Some("0.3s".into()),
+            quota_id: None,
+            retry_after_header: None,
+        },
+        Fault::Status {
+            code: 500,
+            retry_delay: None,
+            quota_id: None,
+            retry_after_header: None,
+        },
+        Fault::Status {
+            code: 503,
+            retry_delay: None,
+            quota_id: None,
+            retry_after_header: Some(0),
+        },
         Fault::ErrorInStream { after_chunks: 0 },
         Fault::MalformedJson { after_chunks: 0 },
         Fault::ResetAfter { chunks: 0 },
         Fault::EmptyStop,
-        Fault::StallAfter { chunks: 0, stall: Duration::from_secs(5) },
+        Fault::StallAfter {
+            chunks: 0,
+            stall: Duration::from_secs(5),
+        },
     ] {
         let (fake, client) = setup(FakeGeminiConfig::default()).await;
         fake.push_fault(fault.clone());
@@ -114,9 +154,15 @@ async fn retries_429_500_and_503_before_the_first_byte() {
         assert!(outcome.is_ok(), "{fault:?}: {outcome:?}");
         assert_eq!(deltas.concat(), DEFAULT_REPLY, "{fault:?}");
         assert_eq!(fake.requests().len(), 2, "{fault:?}: one retry");
-        assert!(fake.requests().iter().all(|r| r.model == PRIMARY), "{fault:?}: same model");
+        assert!(
+            fake.requests().iter().all(|r| r.model == PRIMARY),
+            "{fault:?}: same model"
+        );
         if matches!(fault, Fault::Status { code: 429, .. }) {
-            assert!(started.elapsed() >= Duration::from_millis(300), "RetryInfo is honoured");
+            assert!(
+                started.elapsed() >= Duration::from_millis(300),
+                "RetryInfo is honoured"
+            );
         }
     }
 }
@@ -125,7 +171,13 @@ async fn retries_429_500_and_503_before_the_first_byte() {
 async fn never_retries_after_text_reached_the_caller() {
     for (fault, expected) in [
         (Fault::ErrorInStream { after_chunks: 1 }, "unavailable"),
-        (Fault::StallAfter { chunks: 1, stall: Duration::from_secs(5) }, "timeout"),
+        (
+            Fault::StallAfter {
+                chunks: 1,
+                stall: Duration::from_secs(5),
+            },
+            "timeout",
+        ),
         (Fault::MalformedJson { after_chunks: 1 }, "protocol"),
         (Fault::ResetAfter { chunks: 1 }, "transport"),
     ] {
@@ -141,10 +193,32 @@ async fn never_retries_after_text_reached_the_caller() {
 #[tokio::test]
 async fn content_blocks_and_bad_requests_are_not_retried() {
     for (fault, expected) in [
-        (Fault::Finish { reason: "SAFETY".into(), text: None }, "blocked"),
+        (
+            Fault::Finish {
+                reason: "SAFETY".into(),
+                text: None,
+            },
+            "blocked",
+        ),
         (Fault::PromptBlocked, "blocked"),
-        (Fault::Status { code: 400, retry_delay: None, quota_id: None, retry_after_header: None }, "bad_request"),
-        (Fault::Status { code: 403, retry_delay: None, quota_id: None, retry_after_header: None }, "auth"),
+        (
+            Fault::Status {
+                code: 400,
+                retry_delay: None,
+                quota_id: None,
+                retry_after_header: None,
+            },
+            "bad_request",
+        ),
+        (
+            Fault::Status {
+                code: 403,
+                retry_delay: None,
+                quota_id: None,
+                retry_after_header: None,
+            },
+            "auth",
+        ),
     ] {
         let (fake, client) = setup(FakeGeminiConfig::default()).await;
         fake.push_fault(fault.clone());
@@ -157,7 +231,10 @@ async fn content_blocks_and_bad_requests_are_not_retried() {
 #[tokio::test]
 async fn max_tokens_without_text_is_an_answer_not_an_error() {
     let (fake, client) = setup(FakeGeminiConfig::default()).await;
-    fake.push_fault(Fault::Finish { reason: "MAX_TOKENS".into(), text: None });
+    fake.push_fault(Fault::Finish {
+        reason: "MAX_TOKENS".into(),
+        text: None,
+    });
     let (deltas, outcome) = run(&client, "q").await;
     assert!(deltas.is_empty());
     assert_eq!(outcome.unwrap().finish, FinishReason::MaxTokens);
@@ -189,17 +266,27 @@ async fn a_retired_model_or_a_daily_quota_switches_to_the_fallback() {
     let started = Instant::now();
     let (_, outcome) = run(&client, "q").await;
     assert_eq!(outcome.unwrap().model, FALLBACK);
-    assert!(started.elapsed() < Duration::from_secs(2), "no waiting on a per-day quota");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no waiting on a per-day quota"
+    );
 }
 
 #[tokio::test]
 async fn gives_up_after_the_configured_retries_with_a_typed_error() {
-    let fake = FakeGemini::start(FakeGeminiConfig::default()).await.unwrap();
+    let fake = FakeGemini::start(FakeGeminiConfig::default())
+        .await
+        .unwrap();
     let mut config = config_for(&fake);
     config.fallback_model = None;
     let client = GeminiClient::new(&config).unwrap();
     for _ in 0..3 {
-        fake.push_fault(Fault::Status { code: 503, retry_delay: None, quota_id: None, retry_after_header: None });
+        fake.push_fault(Fault::Status {
+            code: 503,
+            retry_delay: None,
+            quota_id: None,
+            retry_after_header: None,
+        });
     }
     let (_, outcome) = run(&client, "q").await;
     let error = outcome.unwrap_err();
@@ -210,9 +297,12 @@ async fn gives_up_after_the_configured_retries_with_a_typed_error() {
 
 #[tokio::test]
 async fn first_byte_timeout_and_overall_deadline_bound_the_wait() {
-    let fake = FakeGemini::start(FakeGeminiConfig { ttft: Duration::from_secs(3), ..Default::default() })
-        .await
-        .unwrap();
+    let fake = FakeGemini::start(FakeGeminiConfig {
+        ttft: Duration::from_secs(3),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut config = config_for(&fake);
     config.fallback_model = None;
     config.first_byte_timeout = Duration::from_millis(300);
@@ -222,8 +312,15 @@ async fn first_byte_timeout_and_overall_deadline_bound_the_wait() {
     let (deltas, outcome) = run(&client, "q").await;
     assert!(deltas.is_empty());
     assert_eq!(outcome.unwrap_err().kind(), "timeout");
-    assert!(started.elapsed() < Duration::from_millis(2500), "within the deadline: {:?}", started.elapsed());
-    assert!(fake.requests().len() >= 2, "timeouts before the first byte are retried");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "within the deadline: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        fake.requests().len() >= 2,
+        "timeouts before the first byte are retried"
+    );
 }
 
 #[tokio::test]
@@ -237,26 +334,42 @@ async fn dropping_the_stream_cancels_the_upstream_request() {
     let mut stream = client.stream_chat(request("long"));
     assert!(matches!(stream.next().await, Some(Ok(ChatEvent::Delta(_)))));
     drop(stream);
-    assert_eq!(fake.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    assert_eq!(
+        fake.wait_for_dropped_streams(1, Duration::from_secs(5))
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
 async fn transcription_sends_inline_audio() {
-    let (fake, client) = setup(FakeGeminiConfig { transcript: "what time is it".into(), ..Default::default() }).await;
+    let (fake, client) = setup(FakeGeminiConfig {
+        transcript: "what time is it".into(),
+        ..Default::default()
+    })
+    .await;
     let text = client
-        .transcribe(bytes::Bytes::from_static(b"OggS-audio"), "audio/ogg;codecs=opus".into())
+        .transcribe(
+            bytes::Bytes::from_static(b"OggS-audio"),
+            "audio/ogg;codecs=opus".into(),
+        )
         .await
         .unwrap();
     assert_eq!(text, "what time is it");
     let r = &fake.requests()[0];
     assert!(!r.stream);
     assert_eq!(r.path, format!("/v1beta/models/{PRIMARY}:generateContent"));
-    assert_eq!(r.body["contents"][0]["parts"][1]["inlineData"]["mimeType"], "audio/ogg");
+    assert_eq!(
+        r.body["contents"][0]["parts"][1]["inlineData"]["mimeType"],
+        "audio/ogg"
+    );
 }
 
 #[tokio::test]
 async fn vertex_uses_the_metadata_token_and_caches_it() {
-    let fake = FakeGemini::start(FakeGeminiConfig::default()).await.unwrap();
+    let fake = FakeGemini::start(FakeGeminiConfig::default())
+        .await
+        .unwrap();
     let config = GeminiConfig {
         backend: GeminiBackend::Vertex,
         api_key: None,
@@ -275,9 +388,17 @@ async fn vertex_uses_the_metadata_token_and_caches_it() {
     assert_eq!(requests[0].backend, FakeBackend::Vertex);
     assert_eq!(
         requests[0].path,
-        format!("/v1/projects/my-proj/locations/us-central1/publishers/google/models/{PRIMARY}:streamGenerateContent")
+        format!(
+            "/v1/projects/my-proj/locations/us-central1/publishers/google/models/{PRIMARY}:streamGenerateContent"
+        )
     );
-    assert!(requests[0].bearer.as_deref().unwrap().starts_with("fake-token-"));
+    assert!(
+        requests[0]
+            .bearer
+            .as_deref()
+            .unwrap()
+            .starts_with("fake-token-")
+    );
     assert_eq!(requests[0].api_key_header, None, "no API key on Vertex");
     // An expired token is refreshed once and the request repeated.
     fake.expire_tokens();
@@ -290,20 +411,42 @@ async fn vertex_uses_the_metadata_token_and_caches_it() {
 
 #[tokio::test]
 async fn persistent_failure_gives_a_clear_sentence_and_a_search() {
-    let app = spawn_app(AppOptions::new(Backend::Sqlite).with_gemini(Default::default()).configure(|c| {
-        c.gemini.fallback_model = None;
-        c.gemini.max_retries = 1;
-    }))
+    let app = spawn_app(
+        AppOptions::new(Backend::Sqlite)
+            .with_gemini(Default::default())
+            .configure(|c| {
+                c.gemini.fallback_model = None;
+                c.gemini.max_retries = 1;
+            }),
+    )
     .await;
     for _ in 0..2 {
-        app.fake().push_fault(Fault::Status { code: 503, retry_delay: None, quota_id: None, retry_after_header: None });
+        app.fake().push_fault(Fault::Status {
+            code: 503,
+            retry_delay: None,
+            quota_id: None,
+            retry_after_header: None,
+        });
     }
     let reply = app.ask("tell me a story").await;
     assert_eq!(reply["source"], "fallback");
     assert_eq!(reply["action"], "search");
     assert_eq!(reply["data"]["query"], "tell me a story");
-    assert!(reply["response"].as_str().unwrap().contains("search the web"));
-    let history: Value = app.client.get(app.url("/api/conversation")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        reply["response"]
+            .as_str()
+            .unwrap()
+            .contains("search the web")
+    );
+    let history: Value = app
+        .client
+        .get(app.url("/api/conversation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history["messages"][1]["status"], "failed");
 }
 
@@ -314,13 +457,19 @@ async fn a_failure_mid_answer_keeps_what_was_said() {
     let reply = app.ask("explain").await;
     let text = reply["response"].as_str().unwrap();
     assert!(text.starts_with("This is"), "{text}");
-    assert!(text.ends_with("Sorry, I lost my connection there."), "{text}");
+    assert!(
+        text.ends_with("Sorry, I lost my connection there."),
+        "{text}"
+    );
     assert_eq!(reply["source"], "gemini");
 }
 
 #[tokio::test]
 async fn uncertain_answers_about_people_become_a_search() {
-    let fake = FakeGeminiConfig { reply: Reply::Fixed("I'm not sure who that is.".into()), ..Default::default() };
+    let fake = FakeGeminiConfig {
+        reply: Reply::Fixed("I'm not sure who that is.".into()),
+        ..Default::default()
+    };
     let app = spawn_app(AppOptions::new(Backend::Sqlite).with_gemini(fake)).await;
     let reply = app.ask("who is zorblax").await;
     assert_eq!(reply["action"], "search");

@@ -12,10 +12,16 @@ async fn health_and_ready(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    assert_eq!(health.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    assert_eq!(
+        health.json::<Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
     let ready = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({"status": "ready"})
+    );
 }
 on_both_backends!(health_and_ready);
 
@@ -33,7 +39,11 @@ async fn ready_is_503_when_the_database_is_unreachable_and_health_stays_200() {
         json!({"status": "unavailable", "reason": "database"})
     );
     let health = app.client.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200, "liveness never depends on the database");
+    assert_eq!(
+        health.status(),
+        200,
+        "liveness never depends on the database"
+    );
 }
 
 /// Starts the app against a database that may be down, without migrating first.
@@ -45,9 +55,10 @@ async fn spawn_unmigrated(database_url: &str) -> crate::helpers::TestApp {
     config.migrate_on_start = true;
     let store = ballsy::store::Store::connect_lazy(&config.database_url, 2);
     let model = ballsy::ai::model_from_config(&config).unwrap();
-    let app = ballsy::app::Application::build_with(config, store, model, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let app =
+        ballsy::app::Application::build_with(config, store, model, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
     crate::helpers::adopt(app, db).await
 }
 
@@ -73,14 +84,33 @@ async fn ready_recovers_by_itself_when_the_database_comes_back() {
     let app = spawn_unmigrated(via_proxy.as_str()).await;
     let ready = |app: &crate::helpers::TestApp| {
         let request = app.client.get(app.url("/ready"));
-        async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        async move {
+            request
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
     };
-    assert!(eventually(Duration::from_secs(15), || async { ready(&app).await == 200 }).await);
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            ready(&app).await == 200
+        })
+        .await
+    );
     proxy.set_down(true).await;
-    assert!(eventually(Duration::from_secs(10), || async { ready(&app).await == 503 }).await);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            ready(&app).await == 503
+        })
+        .await
+    );
     proxy.set_down(false).await;
     assert!(
-        eventually(Duration::from_secs(15), || async { ready(&app).await == 200 }).await,
+        eventually(Duration::from_secs(15), || async {
+            ready(&app).await == 200
+        })
+        .await,
         "/ready recovers without a restart"
     );
 }
@@ -104,8 +134,14 @@ async fn cors_allows_listed_origins_only(backend: Backend) {
         preflight.headers()["access-control-allow-origin"],
         "https://app.example"
     );
-    assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
-    assert!(preflight.headers().contains_key("x-content-type-options"), "security headers on preflights too");
+    assert_eq!(
+        preflight.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    assert!(
+        preflight.headers().contains_key("x-content-type-options"),
+        "security headers on preflights too"
+    );
 
     let denied = app
         .client
@@ -125,7 +161,10 @@ async fn cors_allows_listed_origins_only(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
 }
 on_both_backends!(cors_allows_listed_origins_only);
 
@@ -156,7 +195,12 @@ async fn request_ids_are_echoed_or_generated() {
 #[tokio::test]
 async fn security_headers_are_on_every_response_including_errors() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite)).await;
-    for (method, path) in [("GET", "/"), ("GET", "/no/such/page"), ("GET", "/api/nothing"), ("DELETE", "/health")] {
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/no/such/page"),
+        ("GET", "/api/nothing"),
+        ("DELETE", "/health"),
+    ] {
         let response = app
             .client
             .request(method.parse().unwrap(), app.url(path))
@@ -167,10 +211,21 @@ async fn security_headers_are_on_every_response_including_errors() {
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert!(headers.contains_key("referrer-policy"), "{path}");
         let csp = headers["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
-        assert!(!headers.contains_key("strict-transport-security"), "no HSTS over plain HTTP");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !headers.contains_key("strict-transport-security"),
+            "no HSTS over plain HTTP"
+        );
     }
-    let missing = app.client.get(app.url("/api/nothing")).send().await.unwrap();
+    let missing = app
+        .client
+        .get(app.url("/api/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.json::<Value>().await.unwrap()["code"], "not_found");
     let wrong_method = app.client.delete(app.url("/health")).send().await.unwrap();
@@ -187,10 +242,12 @@ async fn hsts_is_sent_behind_an_https_proxy() {
         .send()
         .await
         .unwrap();
-    assert!(response.headers()["strict-transport-security"]
-        .to_str()
-        .unwrap()
-        .starts_with("max-age="));
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
 }
 
 #[tokio::test]
@@ -198,14 +255,24 @@ async fn the_page_is_served_with_its_assets() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite)).await;
     let page = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let etag = page.headers()["etag"].clone();
     let html = page.text().await.unwrap();
     assert!(html.contains("Ballsy"));
     assert!(!html.contains("<script>"), "no inline scripts");
     let script = app.client.get(app.url("/app.js")).send().await.unwrap();
     assert_eq!(script.status(), 200);
-    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     let cached = app
         .client
         .get(app.url("/"))
@@ -219,7 +286,15 @@ async fn the_page_is_served_with_its_assets() {
 #[tokio::test]
 async fn openapi_describes_every_endpoint() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite)).await;
-    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for path in [
@@ -232,7 +307,10 @@ async fn openapi_describes_every_endpoint() {
         "/api/settings/{user_id}",
         "/api/conversation",
     ] {
-        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(paths["/api/settings/{user_id}"].get("put").is_some());
     assert!(paths["/api/conversation"].get("delete").is_some());

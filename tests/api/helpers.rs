@@ -80,7 +80,6 @@ macro_rules! on_both_backends {
 /// A database that exists for one test and is removed afterwards.
 pub struct TestDb {
     pub url: String,
-    pub backend: Backend,
     dir: Option<PathBuf>,
     pg: Option<(String, String)>,
 }
@@ -89,11 +88,11 @@ impl TestDb {
     pub async fn new(backend: Backend) -> Self {
         match backend {
             Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("ballsy-test-{}", uuid::Uuid::new_v4()));
+                let dir =
+                    std::env::temp_dir().join(format!("ballsy-test-{}", uuid::Uuid::new_v4()));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 TestDb {
                     url: format!("sqlite://{}", dir.join("ballsy.db").display()),
-                    backend,
                     dir: Some(dir),
                     pg: None,
                 }
@@ -110,7 +109,6 @@ impl TestDb {
                 url.set_path(&format!("/{name}"));
                 TestDb {
                     url: url.to_string(),
-                    backend,
                     dir: None,
                     pg: Some((admin, name)),
                 }
@@ -129,7 +127,8 @@ impl TestDb {
 }
 
 pub async fn admin_connection(admin_url: &str) -> sqlx::PgConnection {
-    let DatabaseUrl::Postgres(target) = DatabaseUrl::parse(admin_url).expect("admin URL parses") else {
+    let DatabaseUrl::Postgres(target) = DatabaseUrl::parse(admin_url).expect("admin URL parses")
+    else {
         panic!("BALLSY_TEST_DATABASE_URL must be a postgres:// URL");
     };
     sqlx::PgConnection::connect_with(&target.connect_options())
@@ -145,7 +144,9 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg.take() {
             // Drop is synchronous; a short-lived runtime on its own thread does the async work.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(runtime) = runtime {
                     runtime.block_on(async {
                         let mut conn = admin_connection(&admin).await;
@@ -269,7 +270,9 @@ impl TcpProxy {
         let watcher = down.clone();
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 let mut down = watcher.subscribe();
                 if *down.borrow() {
                     drop(client);
@@ -277,7 +280,9 @@ impl TcpProxy {
                 }
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
+                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = down.wait_for(|d| *d) => {}
@@ -318,7 +323,9 @@ impl TestApp {
     }
 
     pub fn fake(&self) -> &FakeGemini {
-        self.fake.as_ref().expect("this app runs with the fake Gemini")
+        self.fake
+            .as_ref()
+            .expect("this app runs with the fake Gemini")
     }
 
     pub async fn command(&self, command: &str) -> reqwest::Response {
@@ -357,7 +364,11 @@ impl TestApp {
             .expect("socket opens")
     }
 
-    pub async fn ws_with(&self, client_id: &str, headers: &[(&str, &str)]) -> Result<Ws, tungstenite::Error> {
+    pub async fn ws_with(
+        &self,
+        client_id: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Ws, tungstenite::Error> {
         connect_ws(&self.ws_url(client_id), headers).await
     }
 
@@ -384,7 +395,11 @@ impl Drop for TestApp {
     }
 }
 
-pub async fn command_with(client: &reqwest::Client, app: &TestApp, command: &str) -> reqwest::Response {
+pub async fn command_with(
+    client: &reqwest::Client,
+    app: &TestApp,
+    command: &str,
+) -> reqwest::Response {
     client
         .post(app.url("/api/command"))
         .json(&json!({ "command": command }))
@@ -432,7 +447,9 @@ impl Ws {
                 .expect("the socket is open")
                 .expect("a valid frame");
             match message {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON frame"),
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).expect("JSON frame");
+                }
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("expected a text frame, got {other:?}"),
             }
@@ -467,7 +484,9 @@ impl Ws {
             let frame = self.recv_json().await;
             match frame["type"].as_str() {
                 Some("response_delta") => deltas.push(frame["delta"].as_str().unwrap().to_owned()),
-                Some("command_response") | Some("cancelled") | Some("error") => return (deltas, frame),
+                Some("command_response") | Some("cancelled") | Some("error") => {
+                    return (deltas, frame);
+                }
                 _ => panic!("unexpected frame {frame}"),
             }
         }

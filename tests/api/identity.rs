@@ -8,27 +8,39 @@ use crate::on_both_backends;
 
 async fn browsers_get_an_http_only_cookie_once(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
-    let first = app.client.get(app.url("/api/session")).send().await.unwrap();
+    let first = app
+        .client
+        .get(app.url("/api/session"))
+        .send()
+        .await
+        .unwrap();
     let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("ballsy_session="));
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
     assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag");
-    let token = cookie.split(';').next().unwrap().trim_start_matches("ballsy_session=");
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("ballsy_session=");
     assert!(token.len() >= 22, "at least 128 bits");
     let me: Value = first.json().await.unwrap();
-    let second = app.client.get(app.url("/api/session")).send().await.unwrap();
-    assert!(!second.headers().contains_key("set-cookie"), "the cookie is kept, not replaced");
+    let second = app
+        .client
+        .get(app.url("/api/session"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !second.headers().contains_key("set-cookie"),
+        "the cookie is kept, not replaced"
+    );
     let again: Value = second.json().await.unwrap();
     assert_eq!(me["user_id"], again["user_id"]);
     assert_eq!(me["assistant"]["mode"], "offline");
     assert_eq!(me["limits"]["max_command_chars"], 1000);
     // The database stores the hash, never the token.
-    let stored = app
-        .state
-        .store()
-        .user_for_token(token)
-        .await
-        .unwrap();
+    let stored = app.state.store().user_for_token(token).await.unwrap();
     assert_eq!(stored, None, "the raw token is not a key in the database");
 }
 on_both_backends!(browsers_get_an_http_only_cookie_once);
@@ -43,7 +55,12 @@ async fn secure_cookies_behind_https() {
         .send()
         .await
         .unwrap();
-    assert!(response.headers()["set-cookie"].to_str().unwrap().ends_with("; Secure"));
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure")
+    );
 }
 
 async fn tokens_work_without_cookies_and_unknown_tokens_are_refused(backend: Backend) {
@@ -67,10 +84,27 @@ async fn tokens_work_without_cookies_and_unknown_tokens_are_refused(backend: Bac
         .await
         .unwrap();
     assert_eq!(unknown.status(), 401);
-    assert_eq!(unknown.json::<Value>().await.unwrap()["code"], "unauthorized");
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["code"],
+        "unauthorized"
+    );
     // A client without any credential just works, as a fresh user each time.
-    let a: Value = plain.get(app.url("/api/session")).send().await.unwrap().json().await.unwrap();
-    let b: Value = plain.get(app.url("/api/session")).send().await.unwrap().json().await.unwrap();
+    let a: Value = plain
+        .get(app.url("/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: Value = plain
+        .get(app.url("/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_ne!(a["user_id"], b["user_id"]);
 }
 on_both_backends!(tokens_work_without_cookies_and_unknown_tokens_are_refused);
@@ -107,7 +141,11 @@ async fn user_b_cannot_read_or_change_user_a(backend: Backend) {
     for (method, path, body) in [
         ("GET", format!("/api/history/{alice_id}"), None),
         ("GET", format!("/api/settings/{alice_id}"), None),
-        ("PUT", format!("/api/settings/{alice_id}"), Some(json!({"voice": "hacked"}))),
+        (
+            "PUT",
+            format!("/api/settings/{alice_id}"),
+            Some(json!({"voice": "hacked"})),
+        ),
         ("GET", "/api/history/1".to_owned(), None),
         ("GET", "/api/settings/1".to_owned(), None),
     ] {
@@ -119,11 +157,32 @@ async fn user_b_cannot_read_or_change_user_a(backend: Backend) {
         assert_eq!(response.status(), 404, "{method} {path}");
     }
     // Bob's own views contain nothing of Alice's.
-    let bob_history: Value = bob.get(app.url("/api/history/me")).send().await.unwrap().json().await.unwrap();
+    let bob_history: Value = bob
+        .get(app.url("/api/history/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bob_history["history"], json!([]));
-    let bob_conversation: Value = bob.get(app.url("/api/conversation")).send().await.unwrap().json().await.unwrap();
+    let bob_conversation: Value = bob
+        .get(app.url("/api/conversation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bob_conversation["messages"], json!([]));
-    let bob_settings: Value = bob.get(app.url("/api/settings/me")).send().await.unwrap().json().await.unwrap();
+    let bob_settings: Value = bob
+        .get(app.url("/api/settings/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bob_settings["settings"]["voice"], "");
     // Bob's calculator does not continue Alice's.
     let chained: Value = bob
@@ -137,10 +196,27 @@ async fn user_b_cannot_read_or_change_user_a(backend: Backend) {
         .unwrap();
     assert_eq!(chained["response"], "5");
     // Bob starting a new conversation leaves Alice's alone.
-    bob.delete(app.url("/api/conversation")).send().await.unwrap();
-    let alice_settings: Value = alice.get(app.url("/api/settings/me")).send().await.unwrap().json().await.unwrap();
+    bob.delete(app.url("/api/conversation"))
+        .send()
+        .await
+        .unwrap();
+    let alice_settings: Value = alice
+        .get(app.url("/api/settings/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(alice_settings["settings"]["voice"], "Alice's voice");
-    let alice_conversation: Value = alice.get(app.url("/api/conversation")).send().await.unwrap().json().await.unwrap();
+    let alice_conversation: Value = alice
+        .get(app.url("/api/conversation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(alice_conversation["messages"].as_array().unwrap().len(), 2);
 }
 on_both_backends!(user_b_cannot_read_or_change_user_a);

@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 use crate::helpers::{AppOptions, Backend, spawn_app};
 use crate::on_both_backends;
 
-fn limited(user_per_minute: u32, burst: u32, ip_per_minute: u32) -> impl FnOnce(&mut ballsy::config::Config) + Send {
+fn limited(
+    user_per_minute: u32,
+    burst: u32,
+    ip_per_minute: u32,
+) -> impl FnOnce(&mut ballsy::config::Config) + Send {
     move |c| {
         c.rate_limit.enabled = true;
         c.rate_limit.user_per_minute = user_per_minute;
@@ -24,14 +28,23 @@ async fn user_limit_over_http_answers_429_with_retry_after(backend: Backend) {
     }
     let refused = app.command("hello").await;
     assert_eq!(refused.status(), 429);
-    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=10).contains(&retry_after), "{retry_after}");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["code"], "rate_limited");
     assert!(body["retry_after_ms"].as_u64().unwrap() > 0);
     // Another user is not affected.
     let other = crate::helpers::new_client();
-    assert_eq!(crate::helpers::command_with(&other, &app, "hello").await.status(), 200);
+    assert_eq!(
+        crate::helpers::command_with(&other, &app, "hello")
+            .await
+            .status(),
+        200
+    );
 }
 on_both_backends!(user_limit_over_http_answers_429_with_retry_after);
 
@@ -62,7 +75,11 @@ async fn shared_user_limit_counts_in_the_database() {
     };
     assert_eq!(call(&first).await.unwrap().status(), 200);
     assert_eq!(call(&second).await.unwrap().status(), 200);
-    assert_eq!(call(&first).await.unwrap().status(), 429, "the burst of 2 is shared");
+    assert_eq!(
+        call(&first).await.unwrap().status(),
+        429,
+        "the burst of 2 is shared"
+    );
     assert_eq!(call(&second).await.unwrap().status(), 429);
 }
 
@@ -70,11 +87,38 @@ async fn shared_user_limit_counts_in_the_database() {
 async fn ip_limit_counts_every_api_request_but_not_health() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite).configure(limited(1000, 1000, 3))).await;
     for _ in 0..3 {
-        assert_eq!(app.client.get(app.url("/api/session")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            app.client
+                .get(app.url("/api/session"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    assert_eq!(app.client.get(app.url("/api/session")).send().await.unwrap().status(), 429);
-    assert_eq!(app.client.get(app.url("/health")).send().await.unwrap().status(), 200);
-    assert_eq!(app.client.get(app.url("/")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/api/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client.get(app.url("/")).send().await.unwrap().status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -99,7 +143,11 @@ async fn spoofed_forwarded_for_does_not_buy_fresh_buckets() {
         .send()
         .await
         .unwrap();
-    assert_eq!(other_client.status(), 200, "a different real client has its own bucket");
+    assert_eq!(
+        other_client.status(),
+        200,
+        "a different real client has its own bucket"
+    );
 }
 
 async fn spoofed_requests(app: &crate::helpers::TestApp) -> Vec<u16> {
@@ -128,7 +176,11 @@ async fn websocket_rate_limits_answer_with_an_error_frame(backend: Backend) {
     assert_eq!(refused["code"], "rate_limited");
     assert!(refused["retry_after_ms"].as_u64().unwrap() >= 1);
     ws.send_json(json!({"type": "ping"})).await;
-    assert_eq!(ws.recv_json().await["type"], "pong", "the connection is kept");
+    assert_eq!(
+        ws.recv_json().await["type"],
+        "pong",
+        "the connection is kept"
+    );
 }
 on_both_backends!(websocket_rate_limits_answer_with_an_error_frame);
 
@@ -144,15 +196,26 @@ async fn ai_budget_per_user_leaves_smart_commands_working(backend: Backend) {
     assert_eq!(over["source"], "budget");
     assert!(over["response"].as_str().unwrap().contains("AI budget"));
     assert_eq!(app.ask("open youtube").await["source"], "rule");
-    assert_eq!(app.fake().requests().len(), 1, "no model call beyond the budget");
+    assert_eq!(
+        app.fake().requests().len(),
+        1,
+        "no model call beyond the budget"
+    );
     // Another user still has budget.
     let other = crate::helpers::new_client();
-    let reply: Value = crate::helpers::command_with(&other, &app, "why is the sky blue").await.json().await.unwrap();
+    let reply: Value = crate::helpers::command_with(&other, &app, "why is the sky blue")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(reply["source"], "gemini");
     // Over the WebSocket too.
     let (token, _) = app.new_session().await;
     let mut ws = app.ws("tab", &token).await;
-    assert_eq!(ws.command("what is rust").await.1["data"]["source"], "gemini");
+    assert_eq!(
+        ws.command("what is rust").await.1["data"]["source"],
+        "gemini"
+    );
     assert_eq!(ws.command("what is go").await.1["data"]["source"], "budget");
 }
 on_both_backends!(ai_budget_per_user_leaves_smart_commands_working);
@@ -167,7 +230,11 @@ async fn total_ai_budget_is_shared_by_all_users(backend: Backend) {
     let mut sources = Vec::new();
     for _ in 0..3 {
         let client = crate::helpers::new_client();
-        let reply: Value = crate::helpers::command_with(&client, &app, "tell me a joke").await.json().await.unwrap();
+        let reply: Value = crate::helpers::command_with(&client, &app, "tell me a joke")
+            .await
+            .json()
+            .await
+            .unwrap();
         sources.push(reply["source"].as_str().unwrap().to_owned());
     }
     assert_eq!(sources, ["gemini", "gemini", "budget"]);
@@ -176,7 +243,8 @@ on_both_backends!(total_ai_budget_is_shared_by_all_users);
 
 #[tokio::test]
 async fn key_memory_stays_bounded_by_sweeping() {
-    let app = spawn_app(AppOptions::new(Backend::Sqlite).configure(limited(60_000, 1000, 60_000))).await;
+    let app =
+        spawn_app(AppOptions::new(Backend::Sqlite).configure(limited(60_000, 1000, 60_000))).await;
     let limits = app.state.limits().clone();
     for i in 0..2000u32 {
         let ip = std::net::IpAddr::from(i.to_be_bytes());

@@ -8,6 +8,8 @@ mod api;
 mod gemini;
 mod health;
 mod identity;
+mod infra;
 mod limits;
+mod process;
 mod store;
 mod ws;

@@ -9,7 +9,9 @@ use ballsy::store::url::DatabaseUrl;
 use ballsy::store::{Budget, Settings, SettingsPatch, Store, hash_token};
 use serde_json::json;
 
-use crate::helpers::{AppOptions, Backend, TestDb, admin_connection, postgres_admin_url, report_skip, spawn_app};
+use crate::helpers::{
+    AppOptions, Backend, TestDb, admin_connection, postgres_admin_url, report_skip, spawn_app,
+};
 use crate::on_both_backends;
 
 async fn migrated_store(backend: Backend) -> (Store, TestDb) {
@@ -57,14 +59,24 @@ async fn both_backends_end_with_the_same_tables_and_columns() {
 async fn settings_defaults_agree_between_api_and_schema(backend: Backend) {
     let (store, _db) = migrated_store(backend).await;
     let user = store.create_identity(&hash_token("t")).await.unwrap();
-    assert_eq!(store.settings(&user).await.unwrap(), Settings::default(), "no row yet");
+    assert_eq!(
+        store.settings(&user).await.unwrap(),
+        Settings::default(),
+        "no row yet"
+    );
     assert_eq!(
         store.settings_from_column_defaults(&user).await.unwrap(),
         Settings::default(),
         "a row made from the column defaults"
     );
     let patched = store
-        .update_settings(&user, &SettingsPatch { voice_speed: Some(220), ..Default::default() })
+        .update_settings(
+            &user,
+            &SettingsPatch {
+                voice_speed: Some(220),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(patched.voice_speed, 220);
@@ -74,11 +86,23 @@ on_both_backends!(settings_defaults_agree_between_api_and_schema);
 
 async fn identities_are_stored_as_hashes(backend: Backend) {
     let (store, _db) = migrated_store(backend).await;
-    let user = store.create_identity(&hash_token("secret-token")).await.unwrap();
+    let user = store
+        .create_identity(&hash_token("secret-token"))
+        .await
+        .unwrap();
     assert_eq!(user.as_str().len(), 32);
-    assert_eq!(store.user_for_token(&hash_token("secret-token")).await.unwrap(), Some(user.clone()));
+    assert_eq!(
+        store
+            .user_for_token(&hash_token("secret-token"))
+            .await
+            .unwrap(),
+        Some(user.clone())
+    );
     assert_eq!(store.user_for_token("secret-token").await.unwrap(), None);
-    assert_eq!(store.user_for_token(&hash_token("other")).await.unwrap(), None);
+    assert_eq!(
+        store.user_for_token(&hash_token("other")).await.unwrap(),
+        None
+    );
     let other = store.create_identity(&hash_token("t2")).await.unwrap();
     assert_ne!(user, other);
 }
@@ -91,7 +115,11 @@ async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
         .map(|_| {
             let store = store.clone();
             let user = user.clone();
-            tokio::spawn(async move { store.consume_ai_request(&user, "2026-11-24", 10, 1000).await })
+            tokio::spawn(async move {
+                store
+                    .consume_ai_request(&user, "2026-11-24", 10, 1000)
+                    .await
+            })
         })
         .collect();
     let mut granted = 0;
@@ -102,15 +130,36 @@ async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
     }
     assert_eq!(granted, 10);
     assert_eq!(
-        store.consume_ai_request(&user, "2026-11-25", 10, 1000).await.unwrap(),
+        store
+            .consume_ai_request(&user, "2026-11-25", 10, 1000)
+            .await
+            .unwrap(),
         Budget::Granted,
         "a new day starts afresh"
     );
     let other = store.create_identity(&hash_token("other")).await.unwrap();
-    assert_eq!(store.consume_ai_request(&other, "2026-11-26", 10, 1).await.unwrap(), Budget::Granted);
-    assert_eq!(store.consume_ai_request(&user, "2026-11-26", 10, 1).await.unwrap(), Budget::TotalExhausted);
+    assert_eq!(
+        store
+            .consume_ai_request(&other, "2026-11-26", 10, 1)
+            .await
+            .unwrap(),
+        Budget::Granted
+    );
+    assert_eq!(
+        store
+            .consume_ai_request(&user, "2026-11-26", 10, 1)
+            .await
+            .unwrap(),
+        Budget::TotalExhausted
+    );
     // A refused request does not consume the user's own budget.
-    assert_eq!(store.consume_ai_request(&user, "2026-11-26", 1, 1000).await.unwrap(), Budget::Granted);
+    assert_eq!(
+        store
+            .consume_ai_request(&user, "2026-11-26", 1, 1000)
+            .await
+            .unwrap(),
+        Budget::Granted
+    );
 }
 on_both_backends!(ai_budget_counts_are_atomic_under_concurrency);
 
@@ -119,7 +168,12 @@ async fn shared_rate_limit_follows_gcra(backend: Backend) {
     // One request per second, burst of 3.
     let take = |now: i64| {
         let store = store.clone();
-        async move { store.take_shared_rate_limit("k", now, 1000, 2000).await.unwrap() }
+        async move {
+            store
+                .take_shared_rate_limit("k", now, 1000, 2000)
+                .await
+                .unwrap()
+        }
     };
     assert!(take(0).await.is_ok());
     assert!(take(0).await.is_ok());
@@ -129,7 +183,11 @@ async fn shared_rate_limit_follows_gcra(backend: Backend) {
     assert!(take(1000).await.is_ok());
     assert!(take(1000).await.is_err());
     assert!(take(10_000).await.is_ok());
-    assert_eq!(store.prune("2000-01-01", 1_000_000).await.unwrap(), 1, "stale buckets are pruned");
+    assert_eq!(
+        store.prune("2000-01-01", 1_000_000).await.unwrap(),
+        1,
+        "stale buckets are pruned"
+    );
 }
 on_both_backends!(shared_rate_limit_follows_gcra);
 
@@ -143,11 +201,25 @@ async fn many_concurrent_writers_never_see_database_is_locked(backend: Backend) 
             tokio::spawn(async move {
                 let mut statuses = Vec::new();
                 for j in 0..5 {
-                    let command = if j % 2 == 0 { format!("{i} + {j}") } else { "hello".to_owned() };
-                    let r = client.post(&url).json(&json!({"command": command})).send().await.unwrap();
+                    let command = if j % 2 == 0 {
+                        format!("{i} + {j}")
+                    } else {
+                        "hello".to_owned()
+                    };
+                    let r = client
+                        .post(&url)
+                        .json(&json!({"command": command}))
+                        .send()
+                        .await
+                        .unwrap();
                     statuses.push(r.status().as_u16());
                 }
-                let r = client.put(&settings).json(&json!({"voice_speed": 100 + i})).send().await.unwrap();
+                let r = client
+                    .put(&settings)
+                    .json(&json!({"voice_speed": 100 + i}))
+                    .send()
+                    .await
+                    .unwrap();
                 statuses.push(r.status().as_u16());
                 statuses
             })
@@ -172,7 +244,11 @@ fn ballsy(args: &[&str], database_url: &str) -> std::process::Output {
 async fn migrate_command_applies_then_reports_up_to_date(backend: Backend) {
     let db = TestDb::new(backend).await;
     let first = ballsy(&["migrate"], &db.url);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(stdout.contains("applied 1 initial"), "{stdout}");
     let second = ballsy(&["migrate"], &db.url);
@@ -196,9 +272,20 @@ async fn two_concurrent_migrations_both_succeed_on_postgres() {
     });
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
-    let outputs = [String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&b.stdout)];
-    assert_eq!(outputs.iter().filter(|o| o.contains("applied 1")).count(), 1, "{outputs:?}");
-    assert_eq!(outputs.iter().filter(|o| o.contains("up to date")).count(), 1, "{outputs:?}");
+    let outputs = [
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&b.stdout),
+    ];
+    assert_eq!(
+        outputs.iter().filter(|o| o.contains("applied 1")).count(),
+        1,
+        "{outputs:?}"
+    );
+    assert_eq!(
+        outputs.iter().filter(|o| o.contains("up to date")).count(),
+        1,
+        "{outputs:?}"
+    );
 }
 
 /// The directory of the local server's unix socket (where Cloud Run would have /cloudsql/…).
@@ -214,7 +301,11 @@ async fn the_cloud_run_url_form_connects_over_the_unix_socket() {
     };
     let db = TestDb::new(Backend::Postgres).await;
     let admin = url::Url::parse(&admin).unwrap();
-    let user = if admin.username().is_empty() { "postgres" } else { admin.username() };
+    let user = if admin.username().is_empty() {
+        "postgres"
+    } else {
+        admin.username()
+    };
     // Exactly the shape Terraform writes, with a password full of URL-special characters
     // (ignored by trust authentication, but it must parse).
     let url = format!(
@@ -227,7 +318,11 @@ async fn the_cloud_run_url_form_connects_over_the_unix_socket() {
     assert_eq!(store.migrate().await.unwrap(), vec![1]);
     store.ping().await.unwrap();
     let output = ballsy(&["migrate"], &url);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("up to date"));
 }
 
@@ -250,7 +345,11 @@ async fn terminated_connections_are_replaced_without_a_restart() {
     assert!(!killed.is_empty(), "the app had open connections");
     tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..5 {
-        assert_eq!(app.command("hello").await.status(), 200, "fresh connections replace the killed ones");
+        assert_eq!(
+            app.command("hello").await.status(),
+            200,
+            "fresh connections replace the killed ones"
+        );
     }
     let ready = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);

@@ -31,12 +31,19 @@ async fn status_ping_and_rule_commands(backend: Backend) {
     let (token, _) = app.new_session().await;
     let mut ws = app.ws("tab-1", &token).await;
     ws.send_json(json!({"status": "listening"})).await;
-    assert_eq!(ws.recv_json().await, json!({"type": "status_update", "status": "ready"}));
+    assert_eq!(
+        ws.recv_json().await,
+        json!({"type": "status_update", "status": "ready"})
+    );
     ws.send_json(json!({"type": "ping"})).await;
     assert_eq!(ws.recv_json().await, json!({"type": "pong"}));
-    ws.send_json(json!({"command": "open youtube", "id": "c1"})).await;
+    ws.send_json(json!({"command": "open youtube", "id": "c1"}))
+        .await;
     let (deltas, reply) = ws.collect_reply().await;
-    assert!(deltas.is_empty(), "rule-based answers send only the final message");
+    assert!(
+        deltas.is_empty(),
+        "rule-based answers send only the final message"
+    );
     assert_eq!(reply["type"], "command_response");
     assert_eq!(reply["id"], "c1");
     assert_eq!(reply["data"]["response"], "Opening YouTube");
@@ -46,7 +53,12 @@ async fn status_ping_and_rule_commands(backend: Backend) {
     let (_, reply) = ws.command("hello").await;
     assert!(reply["id"].is_number());
     // Persisted before the reply was sent.
-    let history = app.state.store().history(&user_of(&app, &token).await, 10).await.unwrap();
+    let history = app
+        .state
+        .store()
+        .history(&user_of(&app, &token).await, 10)
+        .await
+        .unwrap();
     assert_eq!(history.len(), 2);
 }
 on_both_backends!(status_ping_and_rule_commands);
@@ -65,7 +77,8 @@ async fn ai_answers_stream_as_they_arrive(backend: Backend) {
     let (token, _) = app.new_session().await;
     let mut ws = app.ws("tab-1", &token).await;
     let sent = Instant::now();
-    ws.send_json(json!({"command": "tell me something long", "id": 7})).await;
+    ws.send_json(json!({"command": "tell me something long", "id": 7}))
+        .await;
     let mut deltas = Vec::new();
     let first_delta_at;
     loop {
@@ -78,12 +91,18 @@ async fn ai_answers_stream_as_they_arrive(backend: Backend) {
         assert_eq!(frame["type"], "command_response", "{frame}");
         first_delta_at = deltas.len();
         let final_at = sent.elapsed();
-        assert!(final_at >= Duration::from_millis(600), "the fake takes ~750 ms");
+        assert!(
+            final_at >= Duration::from_millis(600),
+            "the fake takes ~750 ms"
+        );
         assert_eq!(frame["data"]["source"], "gemini");
         assert_eq!(frame["data"]["response"], deltas.concat().trim());
         break;
     }
-    assert!(first_delta_at >= 5, "one delta per upstream chunk, got {deltas:?}");
+    assert!(
+        first_delta_at >= 5,
+        "one delta per upstream chunk, got {deltas:?}"
+    );
 }
 on_both_backends!(ai_answers_stream_as_they_arrive);
 
@@ -111,14 +130,17 @@ async fn cancel_stops_the_reply_and_keeps_it_as_interrupted(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend).with_gemini(slow_fake(20, 200))).await;
     let (token, _) = app.new_session().await;
     let mut ws = app.ws("tab-1", &token).await;
-    ws.send_json(json!({"command": "a long story please", "id": "s1"})).await;
+    ws.send_json(json!({"command": "a long story please", "id": "s1"}))
+        .await;
     let first = ws.recv_json().await;
     assert_eq!(first["type"], "response_delta");
     ws.send_json(json!({"type": "cancel"})).await;
     let (_, end) = ws.collect_reply().await;
     assert_eq!(end, json!({"type": "cancelled", "id": "s1"}));
     assert_eq!(
-        app.fake().wait_for_dropped_streams(1, Duration::from_secs(5)).await,
+        app.fake()
+            .wait_for_dropped_streams(1, Duration::from_secs(5))
+            .await,
         1,
         "the upstream request was dropped"
     );
@@ -145,8 +167,12 @@ async fn two_tabs_of_one_user_each_get_their_own_replies() {
     let (token, _) = app.new_session().await;
     let mut tab_a = app.ws("tab-a", &token).await;
     let mut tab_b = app.ws("tab-b", &token).await;
-    tab_a.send_json(json!({"command": "open youtube", "id": "from-a"})).await;
-    tab_b.send_json(json!({"command": "open spotify", "id": "from-b"})).await;
+    tab_a
+        .send_json(json!({"command": "open youtube", "id": "from-a"}))
+        .await;
+    tab_b
+        .send_json(json!({"command": "open spotify", "id": "from-b"}))
+        .await;
     let (_, reply_a) = tab_a.collect_reply().await;
     let (_, reply_b) = tab_b.collect_reply().await;
     assert_eq!(reply_a["id"], "from-a");
@@ -166,7 +192,10 @@ async fn two_tabs_of_one_user_each_get_their_own_replies() {
 
 #[tokio::test]
 async fn conversations_of_two_users_never_mix_in_the_prompt() {
-    let fake = FakeGeminiConfig { reply: Reply::Echo, ..Default::default() };
+    let fake = FakeGeminiConfig {
+        reply: Reply::Echo,
+        ..Default::default()
+    };
     let app = spawn_app(AppOptions::new(Backend::Sqlite).with_gemini(fake)).await;
     let (alice, _) = app.new_session().await;
     let (bob, _) = app.new_session().await;
@@ -181,11 +210,18 @@ async fn conversations_of_two_users_never_mix_in_the_prompt() {
 
 #[tokio::test]
 async fn the_prompt_has_roles_system_instruction_and_no_duplicate() {
-    let fake = FakeGeminiConfig { reply: Reply::Echo, ..Default::default() };
-    let app = spawn_app(AppOptions::new(Backend::Sqlite).with_gemini(fake).configure(|c| {
-        c.persona = "You are the test persona.".into();
-        c.context_turns = 4;
-    }))
+    let fake = FakeGeminiConfig {
+        reply: Reply::Echo,
+        ..Default::default()
+    };
+    let app = spawn_app(
+        AppOptions::new(Backend::Sqlite)
+            .with_gemini(fake)
+            .configure(|c| {
+                c.persona = "You are the test persona.".into();
+                c.context_turns = 4;
+            }),
+    )
     .await;
     let (token, _) = app.new_session().await;
     let mut ws = app.ws("tab", &token).await;
@@ -194,19 +230,36 @@ async fn the_prompt_has_roles_system_instruction_and_no_duplicate() {
     ws.command("third question").await;
     let requests = app.fake().requests();
     let body = &requests.last().unwrap().body;
-    assert_eq!(body["systemInstruction"]["parts"][0]["text"], "You are the test persona.");
+    assert_eq!(
+        body["systemInstruction"]["parts"][0]["text"],
+        "You are the test persona."
+    );
     let contents = body["contents"].as_array().unwrap();
-    let roles: Vec<&str> = contents.iter().map(|c| c["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = contents
+        .iter()
+        .map(|c| c["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["user", "model", "user", "model", "user"]);
-    let texts: Vec<&str> = contents.iter().map(|c| c["parts"][0]["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> = contents
+        .iter()
+        .map(|c| c["parts"][0]["text"].as_str().unwrap())
+        .collect();
     assert_eq!(texts[0], "first question");
     assert_eq!(texts[2], "open youtube");
     assert_eq!(texts[3], "Opening YouTube");
     assert_eq!(texts[4], "third question");
     let mentions = body.to_string().matches("third question").count();
     assert_eq!(mentions, 1, "the current message is sent once");
-    assert_eq!(body["generationConfig"]["thinkingConfig"]["thinkingLevel"], "MINIMAL");
-    assert!(body["generationConfig"]["maxOutputTokens"].as_u64().unwrap() >= 512);
+    assert_eq!(
+        body["generationConfig"]["thinkingConfig"]["thinkingLevel"],
+        "MINIMAL"
+    );
+    assert!(
+        body["generationConfig"]["maxOutputTokens"]
+            .as_u64()
+            .unwrap()
+            >= 512
+    );
 }
 
 #[tokio::test]
@@ -215,7 +268,9 @@ async fn foreign_origins_are_refused_on_the_upgrade() {
         c.cors_origins = CorsOrigins::List(vec!["https://app.example".into()]);
     }))
     .await;
-    let refused = app.ws_with("tab", &[("origin", "https://evil.example")]).await;
+    let refused = app
+        .ws_with("tab", &[("origin", "https://evil.example")])
+        .await;
     match refused {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 403)
@@ -223,11 +278,24 @@ async fn foreign_origins_are_refused_on_the_upgrade() {
         other => panic!("expected 403, got {:?}", other.map(|_| "a socket")),
     }
     let own = format!("http://{}", app.addr);
-    assert!(app.ws_with("tab", &[("origin", &own)]).await.is_ok(), "same origin");
-    assert!(app.ws_with("tab", &[("origin", "https://app.example")]).await.is_ok(), "listed");
-    assert!(app.ws_with("tab", &[]).await.is_ok(), "non-browser clients send no Origin");
+    assert!(
+        app.ws_with("tab", &[("origin", &own)]).await.is_ok(),
+        "same origin"
+    );
+    assert!(
+        app.ws_with("tab", &[("origin", "https://app.example")])
+            .await
+            .is_ok(),
+        "listed"
+    );
+    assert!(
+        app.ws_with("tab", &[]).await.is_ok(),
+        "non-browser clients send no Origin"
+    );
     let bad_id = app.ws_with("bad.id", &[]).await;
-    assert!(matches!(bad_id, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 400));
+    assert!(
+        matches!(bad_id, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 400)
+    );
 }
 
 async fn bad_frames_get_errors_and_the_socket_stays_open(backend: Backend) {
@@ -245,7 +313,10 @@ async fn bad_frames_get_errors_and_the_socket_stays_open(backend: Backend) {
     expect_error(ws.recv_json().await, "unknown_message");
     ws.send_json(json!([1, 2])).await;
     expect_error(ws.recv_json().await, "unknown_message");
-    ws.stream.send(Message::Binary(vec![0, 159, 146, 150].into())).await.unwrap();
+    ws.stream
+        .send(Message::Binary(vec![0, 159, 146, 150].into()))
+        .await
+        .unwrap();
     expect_error(ws.recv_json().await, "unsupported_frame");
     ws.send_json(json!({"command": 5, "id": "n"})).await;
     let frame = ws.recv_json().await;
@@ -257,7 +328,10 @@ async fn bad_frames_get_errors_and_the_socket_stays_open(backend: Backend) {
     expect_error(ws.recv_json().await, "command_too_long");
     ws.send_json(json!({"command": "a".repeat(1000)})).await;
     let (_, ok) = ws.collect_reply().await;
-    assert_eq!(ok["type"], "command_response", "exactly 1000 characters are fine");
+    assert_eq!(
+        ok["type"], "command_response",
+        "exactly 1000 characters are fine"
+    );
 }
 on_both_backends!(bad_frames_get_errors_and_the_socket_stays_open);
 
@@ -268,7 +342,10 @@ async fn oversized_messages_close_with_1009() {
     let mut ws = app.ws("tab", &token).await;
     let big = json!({"command": "x".repeat(20 * 1024)}).to_string();
     let _ = ws.stream.send(Message::Text(big.into())).await;
-    let close = ws.expect_close(Duration::from_secs(5)).await.expect("a close frame");
+    let close = ws
+        .expect_close(Duration::from_secs(5))
+        .await
+        .expect("a close frame");
     assert_eq!(close.code, CloseCode::Size);
     assert!(close.reason.contains("16384"), "{}", close.reason);
     // Another client is unaffected.
@@ -299,7 +376,10 @@ async fn a_megabyte_frame_and_invalid_utf8_affect_only_their_own_socket() {
     let _ = garbage.stream.send(Message::Frame(frame)).await;
     let _ = garbage.expect_close(Duration::from_secs(5)).await;
     let (_, reply) = bystander.command("hello").await;
-    assert_eq!(reply["data"]["response"], "Hi there! I'm Ballsy, your voice assistant. How can I help?");
+    assert_eq!(
+        reply["data"]["response"],
+        "Hi there! I'm Ballsy, your voice assistant. How can I help?"
+    );
 }
 
 #[tokio::test]
@@ -347,7 +427,10 @@ async fn idle_sockets_are_closed_with_1000() {
     let (token, _) = app.new_session().await;
     let mut ws = app.ws("tab", &token).await;
     let opened = Instant::now();
-    let close = ws.expect_close(Duration::from_secs(5)).await.expect("a close frame");
+    let close = ws
+        .expect_close(Duration::from_secs(5))
+        .await
+        .expect("a close frame");
     assert_eq!(close.code, CloseCode::Normal);
     assert_eq!(close.reason.as_str(), "idle timeout");
     assert!(opened.elapsed() >= Duration::from_millis(900));
@@ -374,14 +457,59 @@ async fn dead_peers_are_detected_by_pings() {
 #[tokio::test]
 async fn cookies_identify_socket_users_like_http() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite)).await;
-    let response = app.client.get(app.url("/api/session")).send().await.unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let user_id = response.json::<Value>().await.unwrap()["user_id"].as_str().unwrap().to_owned();
-    let mut ws = connect_ws(&app.ws_url("tab"), &[("cookie", &cookie)]).await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/session"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let user_id = response.json::<Value>().await.unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ws = connect_ws(&app.ws_url("tab"), &[("cookie", &cookie)])
+        .await
+        .unwrap();
     ws.command("5 + 5").await;
-    let history: Value = app.client.get(app.url("/api/history/me")).send().await.unwrap().json().await.unwrap();
+    let history: Value = app
+        .client
+        .get(app.url("/api/history/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history["history"][0]["command"], "5 + 5");
     assert_eq!(history["history"][0]["user_id"], user_id);
     let mut by_query = connect_ws(&format!("{}?token=nope", app.ws_url("tab")), &[]).await;
-    assert!(matches!(&mut by_query, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401));
+    assert!(
+        matches!(&mut by_query, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401)
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_stop_closes_idle_sockets_with_1001_and_refuses_new_ones() {
+    let app = spawn_app(AppOptions::new(Backend::Sqlite)).await;
+    let (token, _) = app.new_session().await;
+    let mut ws = app.ws("tab", &token).await;
+    let url = app.ws_url("late");
+    let stopping = tokio::spawn(app.stop());
+    let close = ws
+        .expect_close(Duration::from_secs(3))
+        .await
+        .expect("a close frame");
+    assert_eq!(close.code, CloseCode::Away);
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(connect_ws(&url, &[]).await.is_err(), "the listener is gone");
 }

@@ -1,0 +1,475 @@
+//! `infra/` against the code: the Terraform may only set variables the app reads, must not set
+//! PORT, must probe routes that exist, and must build a DATABASE_URL the app parses. Plus the
+//! Dockerfile, and a rehearsal of the Cloud Run start with Terraform's exact environment.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use ballsy::config::{Config, ENV_VARS};
+use ballsy::store::url::{DatabaseUrl, PgHost};
+use ballsy_bench::fake_gemini::{FakeGemini, FakeGeminiConfig};
+use clap::Parser;
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::{Block, Body, Expression, Value};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestDb, postgres_admin_url, report_skip};
+use crate::process::Server;
+
+fn infra_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/infra"))
+}
+
+/// Every top-level block of every `.tf` file.
+fn blocks() -> Vec<Block> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(infra_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "tf") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let body: Body =
+                hcl::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            all.extend(body.into_blocks());
+        }
+    }
+    all
+}
+
+fn labels(block: &Block) -> Vec<&str> {
+    block.labels().iter().map(|l| l.as_str()).collect()
+}
+
+fn resource<'a>(blocks: &'a [Block], kind: &str, name: &str) -> &'a Block {
+    blocks
+        .iter()
+        .find(|b| b.identifier() == "resource" && labels(b) == [kind, name])
+        .unwrap_or_else(|| panic!("resource {kind}.{name} is missing"))
+}
+
+fn local(blocks: &[Block], name: &str) -> Expression {
+    blocks
+        .iter()
+        .filter(|b| b.identifier() == "locals")
+        .flat_map(|b| b.body().attributes())
+        .find(|a| a.key() == name)
+        .map(|a| a.expr().clone())
+        .unwrap_or_else(|| panic!("local.{name} is missing"))
+}
+
+fn child<'a>(block: &'a Block, name: &str) -> Vec<&'a Block> {
+    block
+        .body()
+        .blocks()
+        .filter(|b| b.identifier() == name)
+        .collect()
+}
+
+fn attr<'a>(block: &'a Block, name: &str) -> Option<&'a Expression> {
+    block
+        .body()
+        .attributes()
+        .find(|a| a.key() == name)
+        .map(|a| a.expr())
+}
+
+fn container(blocks: &[Block]) -> Block {
+    let service = resource(blocks, "google_cloud_run_v2_service", "main");
+    child(child(service, "template")[0], "containers")[0].clone()
+}
+
+/// Variable defaults from variables.tf, overridden by `overrides`.
+fn variables(blocks: &[Block], overrides: &[(&str, &str)]) -> BTreeMap<String, Value> {
+    let mut vars = BTreeMap::new();
+    for block in blocks.iter().filter(|b| b.identifier() == "variable") {
+        let name = labels(block)[0].to_owned();
+        if let Some(default) = attr(block, "default")
+            && let Ok(value) = default.evaluate(&Context::new())
+        {
+            vars.insert(name, value);
+        }
+    }
+    for (name, value) in overrides {
+        vars.insert((*name).to_owned(), Value::from(*value));
+    }
+    vars
+}
+
+/// Terraform's urlencode (Go's url.QueryEscape): unreserved characters stay, space becomes
+/// `+`, everything else is %XX.
+fn urlencode(args: FuncArgs) -> Result<Value, String> {
+    let text = args[0].as_str().ok_or("urlencode takes a string")?;
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    Ok(Value::from(out))
+}
+
+fn tostring(args: FuncArgs) -> Result<Value, String> {
+    Ok(match &args[0] {
+        Value::String(s) => Value::from(s.clone()),
+        Value::Number(n) => Value::from(n.to_string()),
+        Value::Bool(b) => Value::from(b.to_string()),
+        other => return Err(format!("tostring: {other:?}")),
+    })
+}
+
+fn context(vars: &BTreeMap<String, Value>, references: Value) -> Context<'static> {
+    let mut ctx = Context::new();
+    ctx.declare_var("var", Value::from_iter(vars.clone()));
+    ctx.declare_func(
+        "urlencode",
+        FuncDef::builder().param(ParamType::String).build(urlencode),
+    );
+    ctx.declare_func(
+        "tostring",
+        FuncDef::builder().param(ParamType::Any).build(tostring),
+    );
+    if let Value::Object(map) = references {
+        for (name, value) in map {
+            ctx.declare_var(name, value);
+        }
+    }
+    ctx
+}
+
+/// The environment Terraform gives the service (plain values), evaluated with sample variables.
+fn terraform_env(blocks: &[Block], vars: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    let evaluated = local(blocks, "app_env")
+        .evaluate(&context(vars, Value::Null))
+        .expect("local.app_env evaluates");
+    let Value::Object(map) = evaluated else {
+        panic!("local.app_env is a map")
+    };
+    map.into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// Names of the variables the service container sets: the dynamic blocks over
+/// local.app_env, the static secret env blocks, and the secret mounted conditionally.
+fn service_env_names(blocks: &[Block]) -> (Vec<String>, Vec<String>) {
+    let container = container(blocks);
+    let mut plain: Vec<String> = terraform_env(blocks, &variables(blocks, &[("project_id", "p")]))
+        .into_keys()
+        .collect();
+    let mut secrets = Vec::new();
+    for env in child(&container, "env") {
+        let name = attr(env, "name")
+            .unwrap()
+            .to_string()
+            .trim_matches('"')
+            .to_owned();
+        if child(env, "value_source").is_empty() {
+            plain.push(name);
+        } else {
+            secrets.push(name);
+        }
+    }
+    for dynamic in child(&container, "dynamic") {
+        let for_each = attr(dynamic, "for_each").unwrap().to_string();
+        if !for_each.contains("local.app_env") {
+            // e.g. `local.mount_gemini_api_key ? ["GEMINI_API_KEY"] : []`: its string literals.
+            for piece in for_each.split('"').skip(1).step_by(2) {
+                secrets.push(piece.to_owned());
+            }
+        }
+    }
+    plain.sort();
+    secrets.sort();
+    (plain, secrets)
+}
+
+#[test]
+fn every_env_var_terraform_sets_is_one_the_app_reads() {
+    let blocks = blocks();
+    let (plain, secrets) = service_env_names(&blocks);
+    let known: Vec<&str> = ENV_VARS.iter().map(|v| v.name).collect();
+    assert!(plain.len() >= 8, "{plain:?}");
+    for name in plain.iter().chain(&secrets) {
+        assert!(
+            known.contains(&name.as_str()),
+            "Terraform sets {name}, which the app does not read"
+        );
+        assert_ne!(name, "PORT", "Cloud Run reserves PORT");
+        assert!(!name.starts_with("K_"), "Cloud Run sets {name}");
+    }
+    assert_eq!(secrets, ["DATABASE_URL", "GEMINI_API_KEY"]);
+    for required in [
+        "CORS_ORIGINS",
+        "GEMINI_MODEL",
+        "GEMINI_BACKEND",
+        "TRUST_PROXY",
+        "LOG_FORMAT",
+    ] {
+        assert!(plain.iter().any(|n| n == required), "{required} is not set");
+    }
+    // The values must parse as the app's configuration.
+    let vars = variables(
+        &blocks,
+        &[
+            ("project_id", "my-proj"),
+            ("cors_origins", "https://ballsy.example"),
+        ],
+    );
+    let env = terraform_env(&blocks, &vars);
+    assert_eq!(env["TRUST_PROXY"], "true");
+    assert_eq!(env["LOG_FORMAT"], "json");
+    let config = Config::from_lookup(|k| env.get(k).cloned())
+        .expect("Terraform's env is a valid configuration");
+    assert!(config.trust_proxy);
+    assert_eq!(config.google_cloud_project.as_deref(), Some("my-proj"));
+}
+
+#[test]
+fn port_and_probes_match_the_server() {
+    let blocks = blocks();
+    let container = container(&blocks);
+    let port = child(&container, "ports")[0];
+    let container_port = attr(port, "container_port").unwrap().to_string();
+    let config = Config::from_lookup(|_| None).unwrap();
+    assert_eq!(
+        container_port,
+        config.port.to_string(),
+        "the container port is the app's default port"
+    );
+    for probe in ["startup_probe", "liveness_probe"] {
+        let probe = child(&container, probe);
+        let http = child(probe[0], "http_get");
+        let path = attr(http[0], "path").unwrap().to_string();
+        assert_eq!(
+            path.trim_matches('"'),
+            "/health",
+            "probes use /health, never /ready"
+        );
+    }
+    let job = resource(&blocks, "google_cloud_run_v2_job", "migrate");
+    let job_container = child(
+        child(child(job, "template")[0], "template")[0],
+        "containers",
+    )[0];
+    let args: String = attr(job_container, "args")
+        .unwrap()
+        .to_string()
+        .split_whitespace()
+        .collect();
+    assert_eq!(args, r#"["migrate"]"#);
+    assert!(ballsy::cli::Cli::try_parse_from(["ballsy", "migrate"]).is_ok());
+}
+
+#[tokio::test]
+async fn probe_paths_answer_without_the_database() {
+    // /health must be 200 whatever the database does; a route that does not exist would fail
+    // every probe.
+    let app = crate::helpers::spawn_app(crate::helpers::AppOptions::new(Backend::Sqlite)).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// The DATABASE_URL template from secrets.tf, rendered with sample values.
+fn rendered_database_url(blocks: &[Block], password: &str, connection_name: &str) -> String {
+    let references = json!({
+        "google_sql_user": {"app": {"name": "ballsy"}},
+        "google_sql_database": {"main": {"name": "ballsydb"}},
+        "google_sql_database_instance": {"main": {"connection_name": connection_name}},
+        "random_password": {"db": {"result": password}},
+    });
+    let references: Value = hcl::to_value(references).unwrap();
+    let vars = variables(blocks, &[("project_id", "my-proj")]);
+    let rendered = local(blocks, "database_url")
+        .evaluate(&context(&vars, references))
+        .expect("local.database_url evaluates");
+    rendered.as_str().unwrap().to_owned()
+}
+
+const NASTY_PASSWORD: &str = "p@ss:w/o?r#d%x[]{}<>&=+!*() end";
+
+#[test]
+fn terraform_builds_a_database_url_the_app_parses() {
+    let blocks = blocks();
+    let url = rendered_database_url(&blocks, NASTY_PASSWORD, "my-proj:us-central1:ballsy-db");
+    assert!(url.starts_with("postgresql+psycopg2://ballsy:"), "{url}");
+    let DatabaseUrl::Postgres(target) = DatabaseUrl::parse(&url).expect("the app parses it") else {
+        panic!("not a postgres URL");
+    };
+    assert_eq!(target.user.as_deref(), Some("ballsy"));
+    // Terraform's urlencode turns a space into '+'; a generated password never has spaces, so
+    // compare the rest exactly and the space as '+'.
+    assert_eq!(
+        target.password.as_ref().unwrap().expose_secret(),
+        NASTY_PASSWORD.replace(' ', "+")
+    );
+    assert_eq!(target.database.as_deref(), Some("ballsydb"));
+    assert_eq!(
+        target.host,
+        PgHost::Socket {
+            dir: "/cloudsql/my-proj:us-central1:ballsy-db".into(),
+            port: None
+        }
+    );
+    // The generated password has no spaces, so it round-trips exactly.
+    let special = blocks
+        .iter()
+        .find(|b| b.identifier() == "resource" && labels(b) == ["random_password", "db"])
+        .and_then(|b| attr(b, "override_special"))
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        !special.contains(' '),
+        "the password alphabet has no space: {special}"
+    );
+}
+
+#[test]
+fn the_dockerfile_matches_the_binary_port_and_user() {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let line = |prefix: &str| {
+        dockerfile
+            .lines()
+            .rev()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line"))
+            .trim_start_matches(prefix)
+            .trim()
+            .to_owned()
+    };
+    let binary_name = Path::new(env!("CARGO_BIN_EXE_ballsy"))
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        line("ENTRYPOINT"),
+        format!(r#"["/usr/local/bin/{binary_name}"]"#)
+    );
+    assert!(dockerfile.contains(&format!("--bin {binary_name}")));
+    assert_eq!(
+        line("EXPOSE"),
+        Config::from_lookup(|_| None).unwrap().port.to_string()
+    );
+    assert_eq!(line("USER"), "nonroot");
+    assert_eq!(line("CMD"), r#"["serve"]"#);
+    assert!(ballsy::cli::Cli::try_parse_from(["ballsy", "serve"]).is_ok());
+    assert!(!dockerfile.lines().any(|l| l.starts_with("HEALTHCHECK")));
+    assert!(line("FROM").starts_with("gcr.io/distroless/cc-debian13:nonroot"));
+}
+
+/// Starts the binary the way Cloud Run would with this Terraform: its exact environment, the
+/// DATABASE_URL in Terraform's form (pointing at the local server's socket directory instead of
+/// /cloudsql/…), PORT injected, K_SERVICE set.
+#[tokio::test]
+async fn cloud_run_rehearsal() {
+    let Some(admin) = postgres_admin_url() else {
+        report_skip("cloud_run_rehearsal");
+        return;
+    };
+    let blocks = blocks();
+    let db = TestDb::new(Backend::Postgres).await;
+    let fake = FakeGemini::start(FakeGeminiConfig::default())
+        .await
+        .unwrap();
+    let socket_dir =
+        std::env::var("BALLSY_TEST_PG_SOCKET_DIR").unwrap_or_else(|_| "/var/run/postgresql".into());
+    let admin = url::Url::parse(&admin).unwrap();
+    let user = if admin.username().is_empty() {
+        "postgres"
+    } else {
+        admin.username()
+    };
+    let url = rendered_database_url(&blocks, "rehearsal-p@ss/w:rd", "proj:us-central1:inst")
+        .replacen(
+            "postgresql+psycopg2://ballsy:",
+            &format!("postgresql+psycopg2://{user}:"),
+            1,
+        )
+        .replace("/ballsydb?", &format!("/{}?", db.pg_name().unwrap()))
+        .replace("/cloudsql/proj:us-central1:inst", &socket_dir);
+    let vars = variables(
+        &blocks,
+        &[
+            ("project_id", "rehearsal-proj"),
+            ("cors_origins", "https://ballsy.example"),
+        ],
+    );
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let terraform = terraform_env(&blocks, &vars);
+    for (key, value) in &terraform {
+        env.push((Box::leak(key.clone().into_boxed_str()), value.clone()));
+    }
+    env.push(("DATABASE_URL", url));
+    env.push(("GEMINI_API_KEY", "rehearsal-key".into()));
+    env.push(("GEMINI_BASE_URL", fake.base_url()));
+    env.push(("K_SERVICE", "ballsy".into()));
+    env.push(("K_REVISION", "ballsy-00001-abc".into()));
+    let mut server = Server::start(&env);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(server.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = crate::helpers::eventually(Duration::from_secs(10), || async {
+        client
+            .get(server.url("/ready"))
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(ready, "/ready turns 200 once migrations ran");
+    let reply: serde_json::Value = client
+        .post(server.url("/api/command"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"command": "open youtube"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["response"], "Opening YouTube");
+    let ai: serde_json::Value = client
+        .post(server.url("/api/command"))
+        .json(&json!({"command": "who wrote hamlet"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ai["source"], "gemini");
+    server.sigterm();
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+    let lines = server.log_lines();
+    assert!(lines.iter().any(|l| l["revision"] == "ballsy-00001-abc"));
+    assert!(lines.iter().all(|l| l["severity"].is_string()));
+}
