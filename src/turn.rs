@@ -250,7 +250,9 @@ async fn ask_model(
                 // Dropping the stream closes the upstream request.
                 drop(stream);
                 record.reply = text;
-                record.status = "interrupted";
+                // A barge-in is the user's choice; a reply cut off by a restart is a failure the
+                // page offers to retry.
+                record.status = if state.is_draining() { "failed" } else { "interrupted" };
                 record.source = model.source().to_owned();
                 return Ok(None);
             }
@@ -300,7 +302,12 @@ async fn ask_model(
             } else {
                 // The user already heard the beginning; keep it and say it was cut off.
                 record.status = "failed";
-                finish(format!("{answer}{CUT_OFF_SUFFIX}"), None, source)
+                let ellipsis = if answer.ends_with(['.', '!', '?', '…']) {
+                    ""
+                } else {
+                    "…"
+                };
+                finish(format!("{answer}{ellipsis}{CUT_OFF_SUFFIX}"), None, source)
             }
         }
     };

@@ -462,6 +462,20 @@ mod tests {
     }
 
     #[test]
+    fn percentages_are_calculated_like_the_page_suggests() {
+        // The page offers "What is 15% of 240?" as a first thing to try, offline included.
+        for command in [
+            "What is 15% of 240?",
+            "what's 15 percent of 240",
+            "15% of 240",
+        ] {
+            let answer = reply(command);
+            assert_eq!(answer.rule, "math", "{command:?}");
+            assert_eq!(answer.response, "36", "{command:?}");
+        }
+    }
+
+    #[test]
     fn name_questions() {
         for command in [
             "what's your name",

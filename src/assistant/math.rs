@@ -224,10 +224,9 @@ pub(crate) fn classify(expression: &str) -> MathForm {
     if tokens.tokens.first().is_some_and(Token::is_binary_operator) {
         return MathForm::Chained;
     }
-    let has_operator = tokens
-        .tokens
-        .iter()
-        .any(|token| token.is_binary_operator() || matches!(token, Token::Unsupported));
+    let has_operator = tokens.tokens.iter().any(|token| {
+        token.is_binary_operator() || matches!(token, Token::Unsupported | Token::Percent)
+    });
     if has_operator || tokens.digit_literals >= 2 {
         MathForm::Expression
     } else {
@@ -291,8 +290,10 @@ enum Token {
     Divide,
     /// Spoken "negative": a sign, never a binary operator.
     Negative,
-    /// `^` and `%`: recognisably arithmetic, but not something this calculator does.
+    /// `^`: recognisably arithmetic, but not something this calculator does.
     Unsupported,
+    /// `%` or "percent" after a number: divides it by 100 ("15% of 240" is 36).
+    Percent,
     OpenParen,
     CloseParen,
 }
@@ -308,7 +309,11 @@ impl Token {
     fn ends_operand(&self) -> bool {
         matches!(
             self,
-            Token::Number(_) | Token::Oversized | Token::BadNumber | Token::CloseParen
+            Token::Number(_)
+                | Token::Oversized
+                | Token::BadNumber
+                | Token::CloseParen
+                | Token::Percent
         )
     }
 
@@ -332,6 +337,8 @@ enum RawToken {
     Token(Token),
     LetterX,
     Over,
+    /// "of" is multiplication right after a percentage ("15% of 240"), nothing elsewhere.
+    Of,
 }
 
 struct Tokens {
@@ -423,6 +430,8 @@ fn tokenize(expression: &str) -> Option<Tokens> {
                 "negative" => Some(RawToken::Token(Token::Negative)),
                 "x" => Some(RawToken::LetterX),
                 "over" => Some(RawToken::Over),
+                "percent" => Some(RawToken::Token(Token::Percent)),
+                "of" => Some(RawToken::Of),
                 "multiplied" | "divided" => {
                     let (next_word, after) =
                         read_word(&characters, skip_whitespace(&characters, index));
@@ -469,7 +478,8 @@ fn tokenize(expression: &str) -> Option<Tokens> {
             '/' | '÷' => Token::Divide,
             '(' => Token::OpenParen,
             ')' => Token::CloseParen,
-            '^' | '%' => Token::Unsupported,
+            '%' => Token::Percent,
+            '^' => Token::Unsupported,
             _ => return None,
         };
         raw.push(RawToken::Token(token));
@@ -677,7 +687,10 @@ fn resolve_operator_words(raw: Vec<RawToken>) -> Option<Vec<Token>> {
             RawToken::Token(token) => token,
             RawToken::LetterX if after_operand && before_operand => Token::Times,
             RawToken::Over if after_operand && before_operand => Token::Divide,
-            RawToken::LetterX | RawToken::Over => return None,
+            RawToken::Of if tokens.last() == Some(&Token::Percent) && before_operand => {
+                Token::Times
+            }
+            RawToken::LetterX | RawToken::Over | RawToken::Of => return None,
         };
         tokens.push(token);
     }
@@ -762,7 +775,11 @@ impl<'t> Parser<'t> {
             negate ^= *sign != Token::Plus;
             self.position += 1;
         }
-        let value = self.primary()?;
+        let mut value = self.primary()?;
+        while self.peek() == Some(&Token::Percent) {
+            self.position += 1;
+            value = bounded(value / BigRational::from_integer(100.into()))?;
+        }
         Ok(if negate { -value } else { value })
     }
 
@@ -798,6 +815,30 @@ mod tests {
 
     fn eval(expression: &str) -> Result<String, MathError> {
         evaluate(expression, None).map(|number| number.to_string())
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(eval("15% of 240"), Ok("36".into()));
+        assert_eq!(
+            eval("fifteen percent of two hundred forty"),
+            Ok("36".into())
+        );
+        assert_eq!(eval("200 + 10%"), Ok("200.1".into()));
+        assert_eq!(
+            eval("100 / 10%"),
+            Ok("1000".into()),
+            "the percentage binds to its number"
+        );
+        assert_eq!(eval("50%"), Ok("0.5".into()));
+        assert_eq!(eval("% 5"), Err(MathError::Malformed));
+        assert_eq!(classify("15% of 240"), MathForm::Expression);
+        assert_eq!(classify("of 5"), MathForm::NotMath);
+        assert_eq!(
+            classify("5 of 6"),
+            MathForm::NotMath,
+            "of only follows a percentage"
+        );
     }
 
     fn rational(numerator: i64, denominator: i64) -> Number {

@@ -345,6 +345,11 @@ impl Session {
                 .await;
             let frame = match result {
                 Ok(Ok(reply)) => ServerFrame::CommandResponse { id, data: reply },
+                Ok(Err(TurnError::Cancelled)) if state.is_draining() => ServerFrame::error(
+                    "shutting_down",
+                    "The server restarted before I finished. Please ask again.",
+                    Some(id),
+                ),
                 Ok(Err(TurnError::Cancelled)) => ServerFrame::Cancelled { id },
                 Ok(Err(TurnError::Invalid(invalid))) => {
                     ServerFrame::error(invalid.code(), invalid.message(), Some(id))

@@ -513,3 +513,40 @@ async fn a_graceful_stop_closes_idle_sockets_with_1001_and_refuses_new_ones() {
         .unwrap();
     assert!(connect_ws(&url, &[]).await.is_err(), "the listener is gone");
 }
+
+#[tokio::test]
+async fn a_reply_cut_off_by_shutdown_is_a_retryable_failure_not_a_barge_in() {
+    let app = spawn_app(
+        AppOptions::new(Backend::Sqlite)
+            .with_gemini(slow_fake(30, 200))
+            .configure(|c| c.shutdown_grace = Duration::from_secs(2)),
+    )
+    .await;
+    let (token, _) = app.new_session().await;
+    let user = user_of(&app, &token).await;
+    let mut ws = app.ws("tab", &token).await;
+    ws.send_json(json!({"command": "a very long story", "id": "long"}))
+        .await;
+    assert_eq!(ws.recv_json().await["type"], "response_delta");
+    let mut app = app;
+    let client = async {
+        let (_, end) = ws.collect_reply().await;
+        let close = ws
+            .expect_close(Duration::from_secs(3))
+            .await
+            .expect("a close frame");
+        (end, close)
+    };
+    let ((end, close), ()) = tokio::join!(client, app.stop_in_place());
+    assert_eq!(end["type"], "error", "{end}");
+    assert_eq!(end["code"], "shutting_down");
+    assert_eq!(end["id"], "long");
+    assert_eq!(close.code, CloseCode::Away);
+    let store = ballsy::store::Store::connect_lazy(&app.db.database_url(), 1);
+    let messages = store.recent_messages(&user, 2).await.unwrap();
+    assert_eq!(
+        messages[1].status, "failed",
+        "stored as a failure the page can retry"
+    );
+    assert!(messages[1].content.starts_with("Part 1"));
+}
