@@ -1,0 +1,169 @@
+// Scripts injected into the page before its own (context.addInitScript). Each runs in a fresh
+// document, so they are self-contained functions, serialised by Playwright.
+
+/**
+ * Always installed:
+ *  - window.open is replaced by a recorder (window.__e2e.opened), so an open_url action never
+ *    starts a real navigation (the machine has no network);
+ *  - securitypolicyviolation events are reported to the test (binding __e2eReport);
+ *  - speechSynthesis is replaced by a recorder (window.__e2e.utterances): headless Chromium's
+ *    real one depends on the machine's speech-dispatcher and is not deterministic.
+ */
+export function basePageStubs() {
+  const e2e = { opened: [], utterances: [], csp: [] };
+  Object.defineProperty(window, '__e2e', { value: e2e, configurable: true });
+
+  const report = (kind, detail) => {
+    try { window.__e2eReport?.({ kind, detail }); } catch { /* binding not ready */ }
+  };
+  document.addEventListener('securitypolicyviolation', (e) => {
+    const v = {
+      directive: e.violatedDirective, effective: e.effectiveDirective, blocked: e.blockedURI,
+      source: e.sourceFile, line: e.lineNumber, sample: e.sample,
+    };
+    e2e.csp.push(v);
+    report('csp', v);
+  }, true);
+
+  window.open = function open(url, target, features) {
+    e2e.opened.push({ url: String(url), target: target ?? null, features: features ?? null, t: performance.now() });
+    return null; // what a blocked popup (or 'noopener') returns
+  };
+
+  // ---- speechSynthesis recorder ----
+  const synth = new EventTarget();
+  const queue = [];
+  let current = null;
+  let timer = 0;
+  const msFor = (u) => Math.max(20, Math.min(400, (u.text || '').length * 4));
+  const next = () => {
+    current = queue.shift() || null;
+    if (!current) return;
+    const u = current;
+    try { u.dispatchEvent(new Event('start')); } catch { /* ignore */ }
+    timer = setTimeout(() => {
+      if (current !== u) return;
+      current = null;
+      try { u.dispatchEvent(new Event('end')); } catch { /* ignore */ }
+      next();
+    }, msFor(u));
+  };
+  Object.assign(synth, {
+    onvoiceschanged: null,
+    paused: false,
+    getVoices() { return []; },
+    speak(u) {
+      e2e.utterances.push({ text: String(u.text), rate: u.rate, lang: u.lang, t: performance.now() });
+      queue.push(u);
+      if (!current) next();
+    },
+    cancel() {
+      clearTimeout(timer);
+      queue.length = 0;
+      current = null;
+      e2e.cancels = (e2e.cancels || 0) + 1;
+    },
+    pause() { this.paused = true; },
+    resume() { this.paused = false; },
+  });
+  Object.defineProperty(synth, 'speaking', { get: () => !!current });
+  Object.defineProperty(synth, 'pending', { get: () => queue.length > 0 });
+  Object.defineProperty(window, 'speechSynthesis', { value: synth, configurable: true, writable: true });
+}
+
+/**
+ * A SpeechRecognition stand-in (both SpeechRecognition and webkitSpeechRecognition).
+ * opts.mode:
+ *   'say'    - start() fires onstart, an interim result (opts.interim), a final result
+ *              (opts.transcript), then onend; opts.stepMs apart. Each start() takes the next
+ *              transcript from opts.transcripts if given.
+ *   'silent' - start() fires onstart and then waits; stop()/abort() end it (no result).
+ * Every instance is recorded in window.__e2e.recognitions (lang, interimResults, …).
+ */
+export function speechRecognitionStub(opts) {
+  const { mode = 'say', stepMs = 60 } = opts || {};
+  const transcripts = [...(opts?.transcripts || (opts?.transcript ? [opts.transcript] : []))];
+  const e2e = window.__e2e;
+  e2e.recognitions = [];
+
+  const resultList = (items) => {
+    const list = items.map(({ transcript, isFinal }) => {
+      const alt = { transcript, confidence: 0.9 };
+      const r = [alt];
+      r.isFinal = isFinal;
+      r.item = (i) => r[i];
+      return r;
+    });
+    list.item = (i) => list[i];
+    return list;
+  };
+
+  class FakeRecognition extends EventTarget {
+    constructor() {
+      super();
+      this.lang = '';
+      this.interimResults = false;
+      this.continuous = false;
+      this.maxAlternatives = 1;
+      this.onstart = this.onresult = this.onerror = this.onend = null;
+      this._ended = false;
+      this._timers = [];
+      this.record = { started: 0, stopped: 0, aborted: 0 };
+      e2e.recognitions.push(this.record);
+    }
+
+    _fire(type, props = {}) {
+      if (this._ended && type !== 'end') return;
+      const ev = new Event(type);
+      Object.assign(ev, props);
+      // Real engines call both the on* handler and listeners with the same event object.
+      this['on' + type]?.(ev);
+      this.dispatchEvent(ev);
+    }
+
+    _later(ms, fn) {
+      this._timers.push(setTimeout(fn, ms));
+    }
+
+    _end() {
+      if (this._ended) return;
+      this._timers.forEach(clearTimeout);
+      this._fire('end');
+      this._ended = true;
+    }
+
+    start() {
+      Object.assign(this.record, {
+        started: this.record.started + 1, lang: this.lang,
+        interimResults: this.interimResults, continuous: this.continuous,
+      });
+      this._later(stepMs, () => this._fire('start'));
+      if (mode !== 'say') return;
+      const text = transcripts.length > 1 ? transcripts.shift() : transcripts[0] || '';
+      const words = text.split(' ');
+      const interim = opts?.interim ?? words.slice(0, Math.max(1, Math.ceil(words.length / 2))).join(' ');
+      this._later(stepMs * 2, () => this._fire('result', {
+        resultIndex: 0, results: resultList([{ transcript: interim, isFinal: false }]),
+      }));
+      this._later(stepMs * 4, () => this._fire('result', {
+        resultIndex: 0, results: resultList([{ transcript: text, isFinal: true }]),
+      }));
+      this._later(stepMs * 5, () => this._end());
+    }
+
+    stop() {
+      this.record.stopped++;
+      this._later(stepMs, () => this._end());
+    }
+
+    abort() {
+      this.record.aborted++;
+      this._later(0, () => {
+        this._fire('error', { error: 'aborted', message: '' });
+        this._end();
+      });
+    }
+  }
+  Object.defineProperty(window, 'SpeechRecognition', { value: FakeRecognition, configurable: true, writable: true });
+  Object.defineProperty(window, 'webkitSpeechRecognition', { value: FakeRecognition, configurable: true, writable: true });
+}
