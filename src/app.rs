@@ -4,11 +4,11 @@
 //! tests call it with port 0 and their own store, model and configuration.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,8 +37,9 @@ struct Inner {
     /// Open WebSocket sessions; shutdown waits for them (axum does not wait for upgraded
     /// connections).
     sessions: TaskTracker,
-    /// Set when the schema is known to be current; `/ready` stays 503 until then.
-    migrated: AtomicBool,
+    /// True once the schema is known to be current; `/ready` stays 503 until then and requests
+    /// that need the database wait for it (see `wait_until_migrated`).
+    migrated: watch::Sender<bool>,
     /// When sessions must have closed their sockets, once shutdown has begun.
     shutdown_deadline: OnceLock<Instant>,
 }
@@ -55,7 +56,7 @@ impl AppState {
                 limits,
                 shutdown: CancellationToken::new(),
                 sessions: TaskTracker::new(),
-                migrated: AtomicBool::new(migrated),
+                migrated: watch::Sender::new(migrated),
                 shutdown_deadline: OnceLock::new(),
             }),
         }
@@ -86,7 +87,17 @@ impl AppState {
     }
 
     pub fn is_migrated(&self) -> bool {
-        self.inner.migrated.load(Ordering::Acquire)
+        *self.inner.migrated.borrow()
+    }
+
+    /// Waits up to `limit` for migrations at start to finish. On a cold start the first requests
+    /// can arrive while they run (Cloud Run's startup probe is /health); waiting a moment beats
+    /// answering them with an error.
+    pub async fn wait_until_migrated(&self, limit: Duration) -> bool {
+        let mut migrated = self.inner.migrated.subscribe();
+        tokio::time::timeout(limit, migrated.wait_for(|done| *done))
+            .await
+            .is_ok_and(|result| result.is_ok())
     }
 
     pub fn is_draining(&self) -> bool {
@@ -119,7 +130,7 @@ impl AppState {
                     for version in &applied {
                         tracing::info!(version, "applied migration");
                     }
-                    self.inner.migrated.store(true, Ordering::Release);
+                    self.inner.migrated.send_replace(true);
                     return;
                 }
                 Err(error) => {
@@ -248,6 +259,7 @@ fn announce(config: &Config, addr: SocketAddr, model: &dyn ChatModel) {
         format!("Gemini model {}", model.model_name())
     };
     tracing::info!(
+        target: crate::telemetry::STARTUP_TARGET,
         url = %url,
         port = addr.port(),
         database = %config.database_url.describe(),

@@ -23,6 +23,9 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Config, LogFormat};
 
+/// The target of the start-up announcement, always logged.
+pub const STARTUP_TARGET: &str = "ballsy::startup";
+
 /// Span field names with a special meaning for Cloud Logging.
 pub const TRACE_ID_FIELD: &str = "trace_id";
 pub const SPAN_ID_FIELD: &str = "span_id";
@@ -30,7 +33,8 @@ pub const TRACE_SAMPLED_FIELD: &str = "trace_sampled";
 
 /// Installs the global subscriber for this process. Call once, before anything logs.
 pub fn init(config: &Config) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&config.log_level)?;
+    // The start-up line (with the URL to open) is shown whatever LOG_LEVEL says.
+    let filter = EnvFilter::try_new(format!("{},{STARTUP_TARGET}=info", config.log_level))?;
     match config.log_format {
         LogFormat::Json => tracing_subscriber::registry()
             .with(filter)

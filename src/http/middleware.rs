@@ -1,7 +1,7 @@
 //! Cross-cutting HTTP behaviour: request ids, the request log span, security headers, the
 //! session cookie, and the per-IP limit.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -147,6 +147,31 @@ pub async fn ip_limit(
         Ok(()) => next.run(request).await,
         Err(limited) => ApiError::rate_limited(limited).into_response(),
     }
+}
+
+/// How long a request that needs the database waits for migrations at start.
+const SCHEMA_WAIT: Duration = Duration::from_secs(10);
+
+/// Holds API and socket requests until the schema is current, then lets them through; 503 with
+/// `Retry-After` if migrations have not finished in time (the database is unreachable).
+pub async fn require_schema(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.is_migrated() || state.wait_until_migrated(SCHEMA_WAIT).await {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::Unavailable {
+        code: "starting_up",
+        detail: "The server is still setting up its database. Please try again in a moment."
+            .to_owned(),
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 /// API responses are per user and must not be cached by browsers or proxies.

@@ -56,12 +56,20 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             API_TIMEOUT,
         ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::require_schema,
+        ))
         .layer(from_fn_with_state(state.clone(), middleware::ip_limit));
 
     // The socket is mounted outside the timeout: an upgraded connection is a long-lived task,
     // and the per-IP limit counts its upgrade.
     let sockets = Router::new()
         .route("/voice/{client_id}", get(crate::ws::upgrade))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::require_schema,
+        ))
         .layer(from_fn_with_state(state.clone(), middleware::ip_limit));
 
     Router::new()

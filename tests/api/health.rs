@@ -315,3 +315,19 @@ async fn openapi_describes_every_endpoint() {
     assert!(paths["/api/settings/{user_id}"].get("put").is_some());
     assert!(paths["/api/conversation"].get("delete").is_some());
 }
+
+#[tokio::test]
+async fn requests_during_migrations_at_start_wait_instead_of_failing() {
+    // Cloud Run sends traffic once /health answers, which is before migrations finish.
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let app = spawn_unmigrated(&db.url).await;
+    let client = reqwest::Client::new();
+    let first = client
+        .post(app.url("/api/command"))
+        .json(&json!({"command": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(app.state.is_migrated());
+}

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api;
+mod docs;
 mod gemini;
 mod health;
 mod identity;

@@ -1,7 +1,7 @@
 //! `GET /api/history/{user_id}`: the caller's past commands, newest first.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -13,9 +13,13 @@ use crate::http::extract::Identity;
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
 
+/// The query string, for the OpenAPI document (the handler parses it itself, see `parse_limit`).
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct HistoryQuery {
     /// How many entries, 1 to 100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, required = false)]
     pub limit: Option<String>,
 }
 
@@ -35,8 +39,39 @@ pub struct HistoryItem {
     pub timestamp: DateTime<Utc>,
 }
 
+/// `limit` from the query string: absent means the default; present more than once, empty or
+/// out of range is a 422 naming it. Other parameters are ignored.
+fn parse_limit(query: Option<&str>) -> Result<usize, ApiError> {
+    let values: Vec<String> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(key, _)| key == "limit")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let raw = match values.as_slice() {
+        [] => return Ok(DEFAULT_LIMIT),
+        [one] => one.trim(),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "limit",
+                "limit may be given only once.",
+            ));
+        }
+    };
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "limit",
+                format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}, not \"{}\".",
+                    raw.chars().take(20).collect::<String>()
+                ),
+            )
+        })
+}
+
 #[utoipa::path(get, path = "/api/history/{user_id}", tag = "history",
-    params(("user_id" = String, Path, description = "`me` or the caller's own id"), HistoryQuery),
+    params(("user_id" = String, Path, description = "`me` or the caller's own id", example = "me"), HistoryQuery),
     responses(
         (status = 200, body = HistoryResponse),
         (status = 404, description = "Another user's id", body = ErrorBody),
@@ -46,25 +81,10 @@ pub async fn list(
     State(state): State<AppState>,
     identity: Identity,
     Path(user_id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<HistoryResponse>, ApiError> {
     ensure_self(&identity, &user_id)?;
-    let limit = match query.limit.as_deref().map(str::trim) {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_field(
-                    "limit",
-                    format!(
-                        "limit must be a whole number from 1 to {MAX_LIMIT}, not \"{}\".",
-                        raw.chars().take(20).collect::<String>()
-                    ),
-                )
-            })?,
-    };
+    let limit = parse_limit(query.as_deref())?;
     let history = state
         .store()
         .history(&identity.user, limit)
@@ -81,4 +101,26 @@ pub async fn list(
         })
         .collect();
     Ok(Json(HistoryResponse { history }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(parse_limit(Some("other=1")).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(parse_limit(Some("limit=100")).unwrap(), 100);
+        for bad in [
+            "limit=",
+            "limit=0",
+            "limit=101",
+            "limit=null",
+            "limit=1&limit=2",
+            "limit=-3",
+        ] {
+            assert!(parse_limit(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }

@@ -37,11 +37,38 @@ pub struct SettingsView {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SettingsUpdate {
+    /// A speechSynthesis voice name (empty: the browser's default).
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub voice: Option<String>,
+    /// Words per minute.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<i64>, minimum = 50, maximum = 400)]
     pub voice_speed: Option<i64>,
+    #[schema(pattern = "^(light|dark|system)$")]
     pub theme: Option<String>,
     pub auto_listen: Option<bool>,
+    /// A BCP 47 tag such as `en-US`.
+    #[schema(max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
     pub language: Option<String>,
+}
+
+/// JSON Schema counts `200.0` as an integer, so it is accepted as one; `1.5` is not.
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    let number: Option<serde_json::Number> = Option::deserialize(deserializer)?;
+    let Some(number) = number else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a whole number, not {number}"
+        ))),
+    }
 }
 
 impl SettingsUpdate {
@@ -121,7 +148,7 @@ fn view(identity: &Identity, settings: Settings) -> Json<SettingsResponse> {
 }
 
 #[utoipa::path(get, path = "/api/settings/{user_id}", tag = "settings",
-    params(("user_id" = String, Path, description = "`me` or the caller's own id")),
+    params(("user_id" = String, Path, description = "`me` or the caller's own id", example = "me")),
     responses((status = 200, body = SettingsResponse), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -134,11 +161,13 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/settings/{user_id}", tag = "settings",
-    params(("user_id" = String, Path, description = "`me` or the caller's own id")),
+    params(("user_id" = String, Path, description = "`me` or the caller's own id", example = "me")),
     request_body = SettingsUpdate,
     responses(
         (status = 200, body = SettingsResponse),
         (status = 404, body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "A value out of range", body = ErrorBody),
     ))]
 pub async fn update(

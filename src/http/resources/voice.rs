@@ -34,13 +34,18 @@ pub struct VoiceReply {
     pub transcript: String,
 }
 
-#[derive(utoipa::ToSchema)]
+/// The form, for the OpenAPI document only (the handler reads it as a stream): the recording
+/// and, optionally, the time zone. The predecessor's page also sent `user_id`, which is
+/// accepted and ignored; any other field is refused.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct VoiceUpload {
     /// The recording: audio/webm, audio/ogg, audio/mp4, audio/wav or audio/mpeg.
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
     /// The client's IANA time zone.
+    #[schema(max_length = 64, pattern = r"^[A-Za-z][A-Za-z0-9_+/-]*$")]
     pub timezone: Option<String>,
 }
 
@@ -59,10 +64,14 @@ fn base_type(content_type: &str) -> String {
 }
 
 #[utoipa::path(post, path = "/api/voice", tag = "assistant",
-    request_body(content = VoiceUpload, content_type = "multipart/form-data"),
+    request_body(content((VoiceUpload = "multipart/form-data", encoding(
+        ("file" = (content_type = "audio/webm, audio/ogg, audio/mp4, audio/wav, audio/mpeg"))
+    )))),
     responses(
         (status = 200, description = "Transcript and answer", body = VoiceReply),
+        (status = 400, description = "Malformed multipart body", body = ErrorBody),
         (status = 413, description = "Recording larger than MAX_UPLOAD_BYTES", body = ErrorBody),
+        (status = 429, description = "Rate limited (the AI service's quota)", body = ErrorBody),
         (status = 415, description = "Not an accepted audio type", body = ErrorBody),
         (status = 422, description = "No `file` field", body = ErrorBody),
         (status = 503, description = "Offline mode (no GEMINI_API_KEY) or transcription failed", body = ErrorBody),
@@ -116,10 +125,21 @@ pub async fn handle(
                 audio = Some((data.freeze(), raw_type));
             }
             Some("timezone") => {
-                timezone = field.text().await.ok().filter(|t| t.len() <= 64);
+                let value = field.text().await.map_err(multipart_error(limit))?;
+                super::command::check_timezone(&value)?;
+                timezone = Some(value);
             }
             // The predecessor's page also sent user_id; it is ignored like everywhere else.
-            _ => {}
+            Some("user_id") => {}
+            other => {
+                let name: String = other.unwrap_or_default().chars().take(40).collect();
+                return Err(ApiError::invalid_field(
+                    name.clone(),
+                    format!(
+                        "Unexpected form field \"{name}\"; send `file` and optionally `timezone`."
+                    ),
+                ));
+            }
         }
     }
     let Some((audio, mime_type)) = audio else {
@@ -129,7 +149,8 @@ pub async fn handle(
         ));
     };
     if audio.is_empty() {
-        return Err(ApiError::invalid_field("file", "The recording is empty."));
+        // Nothing recorded is nothing heard: answered without a model call.
+        return Ok(Json(nothing_heard(String::new())));
     }
     match state.limits().consume_ai_request(&identity.user).await? {
         Budget::Granted => {}
@@ -164,15 +185,7 @@ pub async fn handle(
         }
     })?;
     if transcript.trim().is_empty() {
-        return Ok(Json(VoiceReply {
-            reply: CommandReply {
-                response: NOTHING_HEARD.to_owned(),
-                action: None,
-                data: serde_json::Value::Null,
-                source: "rule".to_owned(),
-            },
-            transcript,
-        }));
+        return Ok(Json(nothing_heard(transcript)));
     }
     let input = TurnInput {
         user: identity.user,
@@ -184,6 +197,18 @@ pub async fn handle(
     };
     let reply = turn::run(&state, input, &mut |_| {}, &CancellationToken::new()).await?;
     Ok(Json(VoiceReply { reply, transcript }))
+}
+
+fn nothing_heard(transcript: String) -> VoiceReply {
+    VoiceReply {
+        reply: CommandReply {
+            response: NOTHING_HEARD.to_owned(),
+            action: None,
+            data: serde_json::Value::Null,
+            source: "rule".to_owned(),
+        },
+        transcript,
+    }
 }
 
 fn multipart_error(limit: usize) -> impl Fn(axum::extract::multipart::MultipartError) -> ApiError {
