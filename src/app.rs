@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -202,8 +203,13 @@ impl Application {
 
         let router = crate::http::router(state.clone());
         let draining = state.clone();
+        // Nagle's algorithm would hold a small streamed delta until the client's delayed ACK
+        // (40 ms or more on Linux); replies are latency-bound, so every socket sends at once.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {

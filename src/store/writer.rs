@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -166,98 +168,185 @@ macro_rules! open_conversation {
 }
 pub(super) use open_conversation;
 
+/// Batch statements. Each table gets one statement whose text never changes with the batch
+/// size: the rows travel as one JSON array parameter, unpacked by the database. Multi-row
+/// `VALUES` lists would be a different statement for every batch size, and preparing those
+/// again and again (the statement cache cannot hold them all) was most of the writer's CPU.
+struct BatchSql {
+    open_conversations: &'static str,
+    messages: &'static str,
+    history: &'static str,
+    calculator: &'static str,
+}
+
+const POSTGRES_BATCH: BatchSql = BatchSql {
+    open_conversations: "SELECT user_id, id FROM conversations
+        WHERE ended_at IS NULL AND user_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+    messages: "INSERT INTO messages
+            (conversation_id, user_id, role, content, action, data, source, model, status, created_at)
+        SELECT conversation_id, user_id, role, content, action, data, source, model, status, created_at
+        FROM jsonb_to_recordset($1::jsonb) AS r(seq int, conversation_id bigint, user_id text,
+            role text, content text, action text, data text, source text, model text, status text,
+            created_at timestamptz)
+        ORDER BY seq",
+    history: "INSERT INTO command_history (user_id, command, result, action, source, created_at)
+        SELECT user_id, command, result, action, source, created_at
+        FROM jsonb_to_recordset($1::jsonb) AS r(seq int, user_id text, command text, result text,
+            action text, source text, created_at timestamptz)
+        ORDER BY seq",
+    calculator: "INSERT INTO calculator_state (user_id, last_result, updated_at)
+        SELECT user_id, last_result, updated_at
+        FROM jsonb_to_recordset($1::jsonb) AS r(user_id text, last_result text, updated_at timestamptz)
+        ON CONFLICT (user_id) DO UPDATE
+        SET last_result = excluded.last_result, updated_at = excluded.updated_at",
+};
+
+const SQLITE_BATCH: BatchSql = BatchSql {
+    open_conversations: "SELECT user_id, id FROM conversations
+        WHERE ended_at IS NULL AND user_id IN (SELECT value FROM json_each($1))",
+    messages: "INSERT INTO messages
+            (conversation_id, user_id, role, content, action, data, source, model, status, created_at)
+        SELECT value ->> '$.conversation_id', value ->> '$.user_id', value ->> '$.role',
+            value ->> '$.content', value ->> '$.action', value ->> '$.data', value ->> '$.source',
+            value ->> '$.model', value ->> '$.status', value ->> '$.created_at'
+        FROM json_each($1) ORDER BY key",
+    history: "INSERT INTO command_history (user_id, command, result, action, source, created_at)
+        SELECT value ->> '$.user_id', value ->> '$.command', value ->> '$.result',
+            value ->> '$.action', value ->> '$.source', value ->> '$.created_at'
+        FROM json_each($1) ORDER BY key",
+    calculator: "INSERT INTO calculator_state (user_id, last_result, updated_at)
+        SELECT value ->> '$.user_id', value ->> '$.last_result', value ->> '$.updated_at'
+        FROM json_each($1) WHERE true
+        ON CONFLICT (user_id) DO UPDATE
+        SET last_result = excluded.last_result, updated_at = excluded.updated_at",
+};
+
+/// Timestamps as sqlx itself writes them to SQLite (RFC 3339), which PostgreSQL also reads.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
+/// The JSON rows of a batch, built once for either backend.
+struct BatchRows {
+    users: String,
+    calculations: Option<String>,
+}
+
+fn batch_users_and_calculations(records: &[&TurnRecord], now: DateTime<Utc>) -> BatchRows {
+    let mut users: Vec<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    // One row per user: an upsert may not touch the same row twice in one statement.
+    let mut calculations: Vec<(&str, &str)> = Vec::new();
+    for record in records {
+        if let Some(value) = &record.calculation {
+            let user = record.user_id.as_str();
+            calculations.retain(|(u, _)| *u != user);
+            calculations.push((user, value));
+        }
+    }
+    let calculations = (!calculations.is_empty()).then(|| {
+        Value::Array(
+            calculations
+                .into_iter()
+                .map(|(user, value)| json!({"user_id": user, "last_result": value, "updated_at": timestamp(now)}))
+                .collect(),
+        )
+        .to_string()
+    });
+    BatchRows {
+        users: json!(users).to_string(),
+        calculations,
+    }
+}
+
+fn message_rows(records: &[&TurnRecord], conversations: &HashMap<String, i64>) -> String {
+    let mut rows = Vec::with_capacity(records.len() * 2);
+    for record in records {
+        let conversation_id = conversations[record.user_id.as_str()];
+        rows.push(json!({
+            "seq": rows.len(),
+            "conversation_id": conversation_id,
+            "user_id": record.user_id.as_str(),
+            "role": "user",
+            "content": record.command,
+            "action": null, "data": null, "source": null, "model": null,
+            "status": "complete",
+            "created_at": timestamp(record.command_at),
+        }));
+        rows.push(json!({
+            "seq": rows.len(),
+            "conversation_id": conversation_id,
+            "user_id": record.user_id.as_str(),
+            "role": "assistant",
+            "content": record.reply,
+            "action": record.action,
+            "data": record.data,
+            "source": record.source,
+            "model": record.model,
+            "status": record.status,
+            "created_at": timestamp(record.replied_at),
+        }));
+    }
+    Value::Array(rows).to_string()
+}
+
+fn history_rows(records: &[&TurnRecord]) -> String {
+    Value::Array(
+        records
+            .iter()
+            .enumerate()
+            .map(|(seq, record)| {
+                json!({
+                    "seq": seq,
+                    "user_id": record.user_id.as_str(),
+                    "command": record.command,
+                    "result": record.reply,
+                    "action": record.action,
+                    "source": record.source,
+                    "created_at": timestamp(record.replied_at),
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+/// The batch transaction, the same steps on either backend.
 macro_rules! write_batch_body {
-    ($pool:expr, $records:expr) => {{
+    ($pool:expr, $sql:expr, $records:expr) => {{
         let records = $records;
+        let sql: &BatchSql = $sql;
         let now = Utc::now();
+        let rows = batch_users_and_calculations(records, now);
         let mut tx = $pool.begin_write().await?;
-
-        // Conversation ids for the users in this batch, in one query.
-        let mut users: Vec<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
-        users.sort_unstable();
-        users.dedup();
-        let mut lookup = QueryBuilder::new(
-            "SELECT user_id, id FROM conversations WHERE ended_at IS NULL AND user_id IN (",
-        );
-        let mut separated = lookup.separated(", ");
-        for user in &users {
-            separated.push_bind(*user);
-        }
-        lookup.push(")");
-        let mut conversations: std::collections::HashMap<String, i64> =
-            lookup.build_query_as::<(String, i64)>().fetch_all(&mut *tx).await?.into_iter().collect();
-        for user in &users {
-            if !conversations.contains_key(*user) {
-                let id = open_conversation!(tx, *user, now).await?;
-                conversations.insert((*user).to_owned(), id);
+        let mut conversations: HashMap<String, i64> =
+            sqlx::query_as::<_, (String, i64)>(sql.open_conversations)
+                .bind(&rows.users)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        for record in records {
+            let user = record.user_id.as_str();
+            if !conversations.contains_key(user) {
+                let id = open_conversation!(tx, user, now).await?;
+                conversations.insert(user.to_owned(), id);
             }
         }
-
-        let mut messages = QueryBuilder::new(
-            "INSERT INTO messages (conversation_id, user_id, role, content, action, data, source, model, status, created_at) ",
-        );
-        messages.push_values(
-            records.iter().flat_map(|r| [(r, true), (r, false)]),
-            |mut row, (record, is_command)| {
-                row.push_bind(conversations[record.user_id.as_str()])
-                    .push_bind(record.user_id.as_str().to_owned());
-                if is_command {
-                    row.push_bind("user")
-                        .push_bind(record.command.clone())
-                        .push_bind(None::<String>)
-                        .push_bind(None::<String>)
-                        .push_bind(None::<String>)
-                        .push_bind(None::<String>)
-                        .push_bind("complete")
-                        .push_bind(record.command_at);
-                } else {
-                    row.push_bind("assistant")
-                        .push_bind(record.reply.clone())
-                        .push_bind(record.action.clone())
-                        .push_bind(record.data.clone())
-                        .push_bind(Some(record.source.clone()))
-                        .push_bind(record.model.clone())
-                        .push_bind(record.status)
-                        .push_bind(record.replied_at);
-                }
-            },
-        );
-        messages.build().execute(&mut *tx).await?;
-
-        let mut history = QueryBuilder::new(
-            "INSERT INTO command_history (user_id, command, result, action, source, created_at) ",
-        );
-        history.push_values(records.iter(), |mut row, record| {
-            row.push_bind(record.user_id.as_str().to_owned())
-                .push_bind(record.command.clone())
-                .push_bind(record.reply.clone())
-                .push_bind(record.action.clone())
-                .push_bind(record.source.clone())
-                .push_bind(record.replied_at);
-        });
-        history.build().execute(&mut *tx).await?;
-
-        // One row per user: an upsert may not touch the same row twice in one statement.
-        let mut calculations: Vec<(&str, &str)> = Vec::new();
-        for record in records.iter() {
-            if let Some(value) = &record.calculation {
-                let user = record.user_id.as_str();
-                calculations.retain(|(u, _)| *u != user);
-                calculations.push((user, value));
-            }
-        }
-        if !calculations.is_empty() {
-            let mut calculator =
-                QueryBuilder::new("INSERT INTO calculator_state (user_id, last_result, updated_at) ");
-            calculator.push_values(calculations, |mut row, (user, value)| {
-                row.push_bind(user.to_owned())
-                    .push_bind(value.to_owned())
-                    .push_bind(now);
-            });
-            calculator.push(
-                " ON CONFLICT (user_id) DO UPDATE SET last_result = excluded.last_result, updated_at = excluded.updated_at",
-            );
-            calculator.build().execute(&mut *tx).await?;
+        sqlx::query(sql.messages)
+            .bind(message_rows(records, &conversations))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql.history)
+            .bind(history_rows(records))
+            .execute(&mut *tx)
+            .await?;
+        if let Some(calculations) = rows.calculations {
+            sqlx::query(sql.calculator)
+                .bind(calculations)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await
     }};
@@ -265,7 +354,7 @@ macro_rules! write_batch_body {
 
 async fn write_batch(pool: &Pool, records: &[&TurnRecord]) -> Result<(), sqlx::Error> {
     match pool {
-        Pool::Postgres(pool) => write_batch_body!(pool, records),
-        Pool::Sqlite(pool) => write_batch_body!(pool, records),
+        Pool::Postgres(pool) => write_batch_body!(pool, &POSTGRES_BATCH, records),
+        Pool::Sqlite(pool) => write_batch_body!(pool, &SQLITE_BATCH, records),
     }
 }

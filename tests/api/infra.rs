@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::helpers::{Backend, TestDb, postgres_admin_url, report_skip};
-use crate::process::Server;
+use crate::server::Server;
 
 fn infra_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/infra"))

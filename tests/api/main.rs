@@ -12,5 +12,6 @@ mod identity;
 mod infra;
 mod limits;
 mod process;
+mod server;
 mod store;
 mod ws;

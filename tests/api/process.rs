@@ -1,139 +1,16 @@
 //! The `ballsy` binary as a process: JSON logs, configuration errors, SIGTERM, and secrets that
 //! never reach the output.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ballsy_bench::fake_gemini::{FakeGemini, FakeGeminiConfig};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::{Backend, TestDb, connect_ws, postgres_admin_url};
-
-/// The binary under test: BALLSY_BIN (CI points it at the release build) or this build's.
-pub fn binary() -> String {
-    std::env::var("BALLSY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ballsy").to_owned())
-}
-
-/// A running `ballsy serve` with its stdout captured line by line.
-pub struct Server {
-    child: Child,
-    pub port: u16,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-fn capture(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-impl Server {
-    /// Starts the binary with exactly `env` (plus PORT=0 unless given) and waits for it to
-    /// announce its port.
-    pub fn start(env: &[(&str, String)]) -> Server {
-        let mut command = Command::new(binary());
-        command
-            .env_clear()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if !env.iter().any(|(k, _)| *k == "PORT") {
-            command.env("PORT", "0");
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("ballsy starts");
-        let stdout = capture(child.stdout.take().unwrap());
-        let stderr = capture(child.stderr.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            let announced = stdout.lock().unwrap().iter().find_map(|line| {
-                let value: Value = serde_json::from_str(line).ok()?;
-                value["message"]
-                    .as_str()?
-                    .starts_with("Ballsy is listening")
-                    .then(|| value["port"].as_u64())?
-            });
-            if let Some(port) = announced {
-                break port as u16;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no start-up line; stdout: {:?} stderr: {:?}",
-                stdout.lock().unwrap(),
-                stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Server {
-            child,
-            port,
-            stdout,
-            stderr,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
-    }
-
-    pub fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the process did not exit within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Every stdout line, which in JSON mode must each be one JSON object.
-    pub fn log_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
-            })
-            .collect()
-    }
-
-    pub fn all_output(&self) -> String {
-        let mut out = self.stdout.lock().unwrap().join("\n");
-        out.push('\n');
-        out.push_str(&self.stderr.lock().unwrap().join("\n"));
-        out
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::server::{Server, binary};
 
 fn sqlite_env(db: &TestDb) -> Vec<(&'static str, String)> {
     vec![
@@ -285,7 +162,18 @@ async fn sigterm_lets_a_streaming_reply_finish() {
     ws.send_json(json!({"command": "tell me something"})).await;
     assert_eq!(ws.recv_json().await["type"], "response_delta");
     server.sigterm();
-    let (_, reply) = ws.collect_reply().await;
+    let reply = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.stream.next()).await;
+        match frame {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                if value["type"] != "response_delta" {
+                    break value;
+                }
+            }
+            other => panic!("{other:?}; server output:\n{}", server.all_output()),
+        }
+    };
     assert_eq!(
         reply["type"], "command_response",
         "the reply in flight finished"

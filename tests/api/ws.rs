@@ -384,7 +384,11 @@ async fn a_megabyte_frame_and_invalid_utf8_affect_only_their_own_socket() {
 
 #[tokio::test]
 async fn a_flood_of_frames_is_dropped_without_hurting_others() {
-    let app = spawn_app(AppOptions::new(Backend::Sqlite)).await;
+    let app = spawn_app(AppOptions::new(Backend::Sqlite).configure(|c| {
+        c.rate_limit.enabled = true;
+        c.rate_limit.ip_per_minute = 100_000;
+    }))
+    .await;
     let (token, _) = app.new_session().await;
     let mut flooder = app.ws("flood", &token).await;
     let mut bystander = app.ws("calm", &token).await;
@@ -549,4 +553,43 @@ async fn a_reply_cut_off_by_shutdown_is_a_retryable_failure_not_a_barge_in() {
         "stored as a failure the page can retry"
     );
     assert!(messages[1].content.starts_with("Part 1"));
+}
+
+#[tokio::test]
+async fn commands_dropped_by_the_flood_guard_are_answered_by_id() {
+    let app = spawn_app(AppOptions::new(Backend::Sqlite).configure(|c| {
+        c.rate_limit.enabled = true;
+        c.rate_limit.ip_per_minute = 100_000;
+        c.rate_limit.user_per_minute = 100_000;
+        c.rate_limit.user_burst = 100_000;
+    }))
+    .await;
+    let (token, _) = app.new_session().await;
+    let mut ws = app.ws("tab", &token).await;
+    for i in 0..100 {
+        ws.stream
+            .feed(Message::Text(
+                json!({"command": "hello", "id": format!("c{i}")})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+    }
+    ws.stream.flush().await.unwrap();
+    let mut answered = std::collections::BTreeSet::new();
+    let mut dropped = 0;
+    while answered.len() < 100 {
+        let frame = ws.recv_json().await;
+        if let Some(id) = frame["id"].as_str() {
+            assert!(
+                answered.insert(id.to_owned()),
+                "one answer per command: {frame}"
+            );
+            if frame["code"] == "too_many_frames" {
+                dropped += 1;
+            }
+        }
+    }
+    assert!(dropped > 0, "the burst of 100 exceeds the guard");
 }
