@@ -1,0 +1,311 @@
+//! Scenario 1: rule-based commands over the WebSocket from 50 concurrent clients, each
+//! exchange persisted, on SQLite and PostgreSQL, against the echo floor.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::db::{Backend, DbTarget, Verification};
+use super::{BallsyEnv, Check, Settings, ratio, start_ballsy, start_echo, stop};
+use crate::loadgen::{Auth, CommandLoad, CommandReport, DEFAULT_COMMANDS, run_commands, stats};
+use crate::process::{ProcStatus, ServerProcess, cpu_time};
+
+const SCENARIO: &str = "1. commands";
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The throttling demonstration gives up on a dropped command sooner.
+const THROTTLED_TIMEOUT: Duration = Duration::from_secs(2);
+const THROTTLED_SECS: u64 = 5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandsResult {
+    pub clients: usize,
+    pub connections_per_client: usize,
+    pub warmup_per_client: usize,
+    pub measured_secs: u64,
+    pub commands: Vec<String>,
+    /// The echo floor, measured before and after the Ballsy runs (the machine drifts; the
+    /// ratios use the mean of the two).
+    pub floor: CommandRun,
+    pub floor_after: CommandRun,
+    pub floor_throughput_per_sec: f64,
+    pub floor_p99_us: f64,
+    /// Ballsy on each backend (`primary`), then the variants.
+    pub runs: Vec<CommandRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandRun {
+    pub name: String,
+    /// Counted against the targets (the variants are for information).
+    pub primary: bool,
+    /// `None` for the floor.
+    pub target: Option<DbTarget>,
+    pub log_level: Option<String>,
+    pub connections_per_client: usize,
+    pub report: CommandReport,
+    /// Server CPU time over the whole load (connects and warm-up included).
+    pub server_cpu_secs: f64,
+    /// Server CPU per acknowledged command (warm-up included).
+    pub server_cpu_per_command_us: f64,
+    /// Load-generator (this process) CPU time over the same span.
+    pub loadgen_cpu_secs: f64,
+    pub server_memory: ProcStatus,
+    pub log_lines: u64,
+    pub log_bytes: u64,
+    pub verification: Option<Verification>,
+    pub throughput_vs_floor: f64,
+    pub p99_vs_floor: f64,
+}
+
+impl CommandsResult {
+    pub fn checks(&self) -> Vec<Check> {
+        let mut checks = Vec::new();
+        for run in self.runs.iter().filter(|r| r.primary) {
+            let Some(target) = run.target else { continue };
+            let share = match target.backend {
+                Backend::Sqlite => 0.70,
+                Backend::Postgres => 0.50,
+            };
+            checks.push(Check::new(
+                SCENARIO,
+                format!(
+                    "{}: throughput ≥ {:.0}% of the echo floor",
+                    target.label(),
+                    share * 100.0
+                ),
+                format!(
+                    "{:.0}/s = {:.1}% of {:.0}/s",
+                    run.report.throughput_per_sec,
+                    run.throughput_vs_floor * 100.0,
+                    self.floor_throughput_per_sec
+                ),
+                run.throughput_vs_floor >= share,
+            ));
+            checks.push(Check::new(
+                SCENARIO,
+                format!("{}: p99 ≤ 2× the echo floor's", target.label()),
+                format!(
+                    "{} = {:.1}× {}",
+                    stats::ms(run.report.latency.p99_us),
+                    run.p99_vs_floor,
+                    stats::ms(self.floor_p99_us as u64)
+                ),
+                run.p99_vs_floor <= 2.0 && run.p99_vs_floor > 0.0,
+            ));
+            let verified = run.verification.as_ref().is_some_and(|v| v.ok);
+            checks.push(Check::new(
+                SCENARIO,
+                format!(
+                    "{}: every command acknowledged and stored, no errors",
+                    target.label()
+                ),
+                format!(
+                    "{} sent, {} acknowledged, {} lost, errors {:?}; database {}",
+                    run.report.sent,
+                    run.report.acknowledged,
+                    run.report.lost,
+                    run.report.errors,
+                    run.verification
+                        .as_ref()
+                        .map_or("not checked".to_owned(), |v| format!(
+                            "{} rows for {} acknowledged, {} missing, {} unexpected",
+                            v.rows, v.acknowledged, v.missing, v.unexpected
+                        ))
+                ),
+                run.report.is_clean() && verified,
+            ));
+        }
+        checks
+    }
+}
+
+fn load(settings: &Settings, url: String, echo: bool, per_client: usize) -> CommandLoad {
+    let mut load = CommandLoad::new(url);
+    load.clients = settings.command_clients;
+    load.commands_per_client = usize::MAX / 2;
+    load.duration = Some(Duration::from_secs(settings.command_secs));
+    load.warmup_per_client = settings.command_warmup;
+    load.commands = DEFAULT_COMMANDS.iter().map(|c| (*c).to_owned()).collect();
+    // The floor does not know users; Ballsy gets one per client so the database can be checked.
+    load.auth = if echo {
+        Auth::None
+    } else {
+        Auth::PerClientSession
+    };
+    load.echo_mode = echo;
+    load.timeout = COMMAND_TIMEOUT;
+    load.connections_per_client = per_client;
+    load
+}
+
+/// Runs `load` against `server` and measures the server meanwhile.
+async fn measure(
+    name: &str,
+    server: &ServerProcess,
+    load: CommandLoad,
+) -> anyhow::Result<CommandRun> {
+    let per_client = load.connections_per_client;
+    let cpu_before = server.cpu_time()?;
+    let self_before = cpu_time(std::process::id())?;
+    let (lines_before, bytes_before) = server.output_volume();
+    let report = run_commands(load).await;
+    let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
+    let loadgen_cpu = cpu_time(std::process::id())?.saturating_sub(self_before);
+    let (lines, bytes) = server.output_volume();
+    let all_acks: usize = report.per_client.iter().map(|c| c.acknowledged.len()).sum();
+    eprintln!(
+        "   {name}: {:.0}/s, {} · sent {} acked {} lost {} errors {:?}",
+        report.throughput_per_sec,
+        report.latency.brief(),
+        report.sent,
+        report.acknowledged,
+        report.lost,
+        report.errors
+    );
+    Ok(CommandRun {
+        name: name.to_owned(),
+        primary: false,
+        target: None,
+        log_level: None,
+        connections_per_client: per_client,
+        server_cpu_secs: server_cpu.as_secs_f64(),
+        server_cpu_per_command_us: ratio(server_cpu.as_secs_f64() * 1e6, all_acks as f64),
+        loadgen_cpu_secs: loadgen_cpu.as_secs_f64(),
+        server_memory: server.status()?,
+        log_lines: lines - lines_before,
+        log_bytes: bytes - bytes_before,
+        verification: None,
+        throughput_vs_floor: 0.0,
+        p99_vs_floor: 0.0,
+        report,
+    })
+}
+
+struct Variant {
+    name: String,
+    target: DbTarget,
+    log_level: &'static str,
+    per_client: usize,
+    primary: bool,
+    secs: u64,
+    timeout: Duration,
+}
+
+async fn run_ballsy(settings: &Settings, v: &Variant) -> anyhow::Result<CommandRun> {
+    let database = settings.database(v.target.backend).await?;
+    let outcome = async {
+        let url = database.server_url(v.target.transport)?;
+        let env = BallsyEnv {
+            database_url: &url,
+            gemini_base_url: None,
+            log_level: v.log_level,
+        };
+        let server = start_ballsy(settings, &env).await?;
+        let mut load = load(settings, server.ws_base(), false, v.per_client);
+        load.duration = Some(Duration::from_secs(v.secs));
+        load.timeout = v.timeout;
+        let measured = measure(&v.name, &server, load).await;
+        stop(server).await;
+        let mut run = measured?;
+        // After the server stopped: every acknowledged command must be in the database.
+        let verification = database.verify(&run.report.per_client).await?;
+        eprintln!(
+            "   {}: database has {} rows for {} acknowledged ({} missing, {} unexpected)",
+            v.name,
+            verification.rows,
+            verification.acknowledged,
+            verification.missing,
+            verification.unexpected
+        );
+        run.verification = Some(verification);
+        run.primary = v.primary;
+        run.target = Some(v.target);
+        run.log_level = Some(v.log_level.to_owned());
+        Ok::<_, anyhow::Error>(run)
+    }
+    .await;
+    if let Err(error) = database.remove().await {
+        eprintln!("warning: removing the database: {error:#}");
+    }
+    outcome
+}
+
+async fn floor(settings: &Settings, name: &str) -> anyhow::Result<CommandRun> {
+    let per_client = settings.connections_per_client;
+    let echo = start_echo(settings).await?;
+    let floor = measure(
+        name,
+        &echo,
+        load(settings, echo.ws_base(), true, per_client),
+    )
+    .await;
+    stop(echo).await;
+    floor
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<CommandsResult> {
+    let per_client = settings.connections_per_client;
+    let floor_before = floor(settings, "echo floor").await?;
+
+    let mut variants: Vec<Variant> = settings
+        .targets()
+        .into_iter()
+        .map(|target| Variant {
+            name: format!("ballsy {}", target.label()),
+            target,
+            log_level: "warn",
+            per_client,
+            primary: true,
+            secs: settings.command_secs,
+            timeout: COMMAND_TIMEOUT,
+        })
+        .collect();
+    if settings.info_logging_variant {
+        variants.push(Variant {
+            name: "ballsy sqlite, LOG_LEVEL=info".into(),
+            target: DbTarget::SQLITE,
+            log_level: "info",
+            per_client,
+            primary: false,
+            secs: settings.command_secs,
+            timeout: COMMAND_TIMEOUT,
+        });
+    }
+    if per_client > 1 {
+        // What happens with one socket per client: Ballsy's per-socket frame limit.
+        variants.push(Variant {
+            name: "ballsy sqlite, 1 socket per client".into(),
+            target: DbTarget::SQLITE,
+            log_level: "warn",
+            per_client: 1,
+            primary: false,
+            secs: THROTTLED_SECS,
+            timeout: THROTTLED_TIMEOUT,
+        });
+    }
+    let mut runs = Vec::new();
+    for variant in &variants {
+        runs.push(run_ballsy(settings, variant).await?);
+    }
+    let floor_after = floor(settings, "echo floor, again").await?;
+    let floor_throughput =
+        (floor_before.report.throughput_per_sec + floor_after.report.throughput_per_sec) / 2.0;
+    let floor_p99 =
+        (floor_before.report.latency.p99_us + floor_after.report.latency.p99_us) as f64 / 2.0;
+    for run in &mut runs {
+        run.throughput_vs_floor = ratio(run.report.throughput_per_sec, floor_throughput);
+        run.p99_vs_floor = ratio(run.report.latency.p99_us as f64, floor_p99);
+    }
+    Ok(CommandsResult {
+        clients: settings.command_clients,
+        connections_per_client: per_client,
+        warmup_per_client: settings.command_warmup,
+        measured_secs: settings.command_secs,
+        commands: DEFAULT_COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+        floor: floor_before,
+        floor_after,
+        floor_throughput_per_sec: floor_throughput,
+        floor_p99_us: floor_p99,
+        runs,
+    })
+}

@@ -1,0 +1,289 @@
+//! The benchmark suite behind `bench` (see bench/README.md): six scenarios, each comparing
+//! Ballsy's release binary with a floor measured in the same run, and a report.
+//!
+//! Everything runs on this machine over loopback. Servers are child processes (so their RSS
+//! and CPU time are theirs alone); the load generator and the fake Gemini run in this process.
+
+pub mod cold_start;
+pub mod commands;
+pub mod cost;
+pub mod db;
+pub mod machine;
+pub mod memory;
+pub mod report;
+pub mod size;
+pub mod streaming;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use self::db::{Backend, DbTarget, TestDatabase, Transport};
+use self::machine::Machine;
+use crate::process::{Launch, ServerProcess, free_port};
+
+/// Every scenario must end within this (the issue's bound); `all` stays under 10 minutes.
+pub const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
+/// How long a server may take to become ready.
+const START_WAIT: Duration = Duration::from_secs(30);
+/// SIGTERM grace when stopping servers (Ballsy drains sockets for up to 8 s).
+const STOP_GRACE: Duration = Duration::from_secs(12);
+
+/// Daily AI budgets high enough that no benchmark ever hits them (the total is the most the
+/// server accepts).
+pub const AI_BUDGET_PER_USER: &str = "1000000";
+pub const AI_BUDGET_TOTAL: &str = "100000000";
+
+/// What to run and how big.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub ballsy_bin: PathBuf,
+    /// This executable; `<self> echo-floor --port N` runs the floor as its own process.
+    pub self_exe: PathBuf,
+    pub out_dir: PathBuf,
+    pub workspace: PathBuf,
+    /// PostgreSQL admin URL (a database per run is created next to it); `None` skips
+    /// PostgreSQL. Never written to the results (it may hold a password).
+    #[serde(skip)]
+    pub postgres_admin_url: Option<String>,
+    pub postgres_enabled: bool,
+    /// The PostgreSQL server also listens on a local unix socket (then PostgreSQL runs are
+    /// made over it, as on Cloud Run, and over TCP).
+    pub postgres_socket: bool,
+    /// `SHOW server_version`, when PostgreSQL is used.
+    pub postgres_version: Option<String>,
+    pub command_clients: usize,
+    pub command_secs: u64,
+    pub command_warmup: usize,
+    pub connections_per_client: usize,
+    pub stream_sessions: usize,
+    pub stream_questions: usize,
+    pub stream_spread_ms: u64,
+    pub idle_connections: usize,
+    pub cold_runs: usize,
+    /// Also run the command load with `LOG_LEVEL=info` (what logging every turn costs).
+    pub info_logging_variant: bool,
+}
+
+impl Settings {
+    /// Every database target: SQLite, then PostgreSQL over its unix socket (how Cloud Run
+    /// reaches Cloud SQL) and over TCP.
+    pub fn targets(&self) -> Vec<DbTarget> {
+        let mut targets = vec![DbTarget::SQLITE];
+        if self.postgres_admin_url.is_some() {
+            if self.postgres_socket {
+                targets.push(DbTarget {
+                    backend: Backend::Postgres,
+                    transport: Transport::UnixSocket,
+                });
+            }
+            targets.push(DbTarget {
+                backend: Backend::Postgres,
+                transport: Transport::Default,
+            });
+        }
+        targets
+    }
+
+    /// One target per backend, PostgreSQL the way Cloud Run reaches it when possible: for
+    /// scenarios where the transport to the database does not matter.
+    pub fn main_targets(&self) -> Vec<DbTarget> {
+        let mut targets = self.targets();
+        targets.dedup_by_key(|t| t.backend);
+        targets
+    }
+
+    /// A scratch directory for SQLite files, inside the output directory.
+    pub fn scratch_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.out_dir.join("scratch");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    pub async fn database(&self, backend: Backend) -> anyhow::Result<TestDatabase> {
+        match backend {
+            Backend::Sqlite => Ok(TestDatabase::sqlite(&self.scratch_dir()?)),
+            Backend::Postgres => {
+                let admin = self
+                    .postgres_admin_url
+                    .as_deref()
+                    .context("no PostgreSQL admin URL")?;
+                TestDatabase::postgres(admin).await
+            }
+        }
+    }
+}
+
+/// How Ballsy is started for a benchmark.
+#[derive(Debug, Clone)]
+pub struct BallsyEnv<'a> {
+    pub database_url: &'a str,
+    /// The fake Gemini's base URL; `None` runs the offline model.
+    pub gemini_base_url: Option<&'a str>,
+    pub log_level: &'a str,
+}
+
+impl BallsyEnv<'_> {
+    pub fn launch(&self, bin: &Path, port: u16) -> Launch {
+        let mut launch = Launch::new(bin)
+            .arg("serve")
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", self.database_url)
+            .env("MIGRATE_ON_START", "true")
+            .env("LOG_FORMAT", "json")
+            .env("LOG_LEVEL", self.log_level)
+            .env("RATE_LIMIT_ENABLED", "false")
+            .env("AI_DAILY_REQUESTS_PER_USER", AI_BUDGET_PER_USER)
+            .env("AI_DAILY_REQUESTS_TOTAL", AI_BUDGET_TOTAL);
+        if let Some(base) = self.gemini_base_url {
+            launch = launch
+                .env("GEMINI_API_KEY", "bench-key")
+                .env("GEMINI_BASE_URL", base);
+        }
+        launch
+    }
+}
+
+/// Starts Ballsy and waits for `/ready` (migrations applied).
+pub async fn start_ballsy(
+    settings: &Settings,
+    env: &BallsyEnv<'_>,
+) -> anyhow::Result<ServerProcess> {
+    let port = free_port()?;
+    ServerProcess::start(
+        "ballsy",
+        &env.launch(&settings.ballsy_bin, port),
+        port,
+        "/ready",
+        START_WAIT,
+    )
+    .await
+}
+
+/// Starts the echo floor as its own process.
+pub async fn start_echo(settings: &Settings) -> anyhow::Result<ServerProcess> {
+    let port = free_port()?;
+    let launch = Launch::new(&settings.self_exe)
+        .arg("echo-floor")
+        .arg("--port")
+        .arg(port.to_string());
+    ServerProcess::start("echo-floor", &launch, port, "/health", START_WAIT).await
+}
+
+pub async fn stop(process: ServerProcess) {
+    if let Err(error) = process.stop(STOP_GRACE).await {
+        eprintln!("warning: stopping a server: {error:#}");
+    }
+}
+
+/// Runs a scenario within [`SCENARIO_LIMIT`].
+pub async fn bounded<T>(
+    name: &str,
+    scenario: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    eprintln!("== {name}");
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(SCENARIO_LIMIT, scenario)
+        .await
+        .map_err(|_| anyhow::anyhow!("{name} did not finish within {SCENARIO_LIMIT:?}"))?;
+    eprintln!("== {name}: {:.1} s", started.elapsed().as_secs_f64());
+    result
+}
+
+/// One target of the issue and how this run did against it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub scenario: String,
+    pub target: String,
+    pub measured: String,
+    pub pass: bool,
+}
+
+impl Check {
+    pub fn new(
+        scenario: &str,
+        target: impl Into<String>,
+        measured: impl Into<String>,
+        pass: bool,
+    ) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            target: target.into(),
+            measured: measured.into(),
+            pass,
+        }
+    }
+}
+
+/// Everything a run measured; written as results.json and rendered as report.md.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub settings: Settings,
+    pub commands: Option<commands::CommandsResult>,
+    pub streaming: Option<streaming::StreamingResult>,
+    pub cold_start: Option<cold_start::ColdStartResult>,
+    pub memory: Option<memory::MemoryResult>,
+    pub size: Option<size::SizeResult>,
+    pub cost: Option<cost::CostResult>,
+    pub checks: Vec<Check>,
+    /// Scenarios that could not run, with the reason.
+    pub errors: Vec<String>,
+    pub duration_secs: f64,
+}
+
+impl Results {
+    pub fn new(machine: Machine, settings: Settings) -> Self {
+        Self {
+            machine,
+            settings,
+            commands: None,
+            streaming: None,
+            cold_start: None,
+            memory: None,
+            size: None,
+            cost: None,
+            checks: Vec::new(),
+            errors: Vec::new(),
+            duration_secs: 0.0,
+        }
+    }
+
+    /// Collects the target checks of every scenario that ran.
+    pub fn evaluate(&mut self) {
+        let mut checks = Vec::new();
+        if let Some(r) = &self.commands {
+            checks.extend(r.checks());
+        }
+        if let Some(r) = &self.streaming {
+            checks.extend(r.checks());
+        }
+        if let Some(r) = &self.cold_start {
+            checks.extend(r.checks());
+        }
+        if let Some(r) = &self.memory {
+            checks.extend(r.checks());
+        }
+        if let Some(r) = &self.size {
+            checks.extend(r.checks());
+        }
+        self.checks = checks;
+    }
+
+    /// Writes `<out>/<stem>.json` and `<out>/<report>.md`.
+    pub fn write(&self, out_dir: &Path, json_name: &str, md_name: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(out_dir)?;
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(out_dir.join(json_name), json + "\n")?;
+        std::fs::write(out_dir.join(md_name), report::render(self))?;
+        Ok(())
+    }
+}
+
+/// `a / b`, or 0 when `b` is 0.
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
