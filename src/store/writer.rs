@@ -260,7 +260,36 @@ fn batch_users_and_calculations(records: &[&TurnRecord], now: DateTime<Utc>) -> 
     }
 }
 
-fn message_rows(records: &[&TurnRecord], conversations: &HashMap<String, i64>) -> String {
+/// Parameters larger than this are split over several statements. sqlx 0.9.0 leaves Nagle's
+/// algorithm on for TCP connections to PostgreSQL (transact-rs/sqlx#4335): a message larger
+/// than the socket's initial send buffer goes out in two writes, and the second waits for the
+/// server's delayed ACK (40 ms), while the server waits for the rest of the message. Keeping
+/// each message well under 16 KiB avoids the stall; over a unix socket it costs nothing.
+const MAX_PARAMETER_BYTES: usize = 6 * 1024;
+
+/// JSON arrays of at most about `MAX_PARAMETER_BYTES` each (a single larger row gets its own).
+fn json_chunks(rows: impl IntoIterator<Item = Value>) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut current = String::from("[");
+    for row in rows {
+        let row = row.to_string();
+        if current.len() > 1 && current.len() + row.len() + 1 > MAX_PARAMETER_BYTES {
+            current.push(']');
+            chunks.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&row);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        chunks.push(current);
+    }
+    chunks
+}
+
+fn message_rows(records: &[&TurnRecord], conversations: &HashMap<String, i64>) -> Vec<String> {
     let mut rows = Vec::with_capacity(records.len() * 2);
     for record in records {
         let conversation_id = conversations[record.user_id.as_str()];
@@ -288,28 +317,21 @@ fn message_rows(records: &[&TurnRecord], conversations: &HashMap<String, i64>) -
             "created_at": timestamp(record.replied_at),
         }));
     }
-    Value::Array(rows).to_string()
+    json_chunks(rows)
 }
 
-fn history_rows(records: &[&TurnRecord]) -> String {
-    Value::Array(
-        records
-            .iter()
-            .enumerate()
-            .map(|(seq, record)| {
-                json!({
-                    "seq": seq,
-                    "user_id": record.user_id.as_str(),
-                    "command": record.command,
-                    "result": record.reply,
-                    "action": record.action,
-                    "source": record.source,
-                    "created_at": timestamp(record.replied_at),
-                })
-            })
-            .collect(),
-    )
-    .to_string()
+fn history_rows(records: &[&TurnRecord]) -> Vec<String> {
+    json_chunks(records.iter().enumerate().map(|(seq, record)| {
+        json!({
+            "seq": seq,
+            "user_id": record.user_id.as_str(),
+            "command": record.command,
+            "result": record.reply,
+            "action": record.action,
+            "source": record.source,
+            "created_at": timestamp(record.replied_at),
+        })
+    }))
 }
 
 /// The batch transaction, the same steps on either backend.
@@ -334,14 +356,19 @@ macro_rules! write_batch_body {
                 conversations.insert(user.to_owned(), id);
             }
         }
-        sqlx::query(sql.messages)
-            .bind(message_rows(records, &conversations))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(sql.history)
-            .bind(history_rows(records))
-            .execute(&mut *tx)
-            .await?;
+        // Chunks in order, so ids still follow the order of the turns.
+        for chunk in message_rows(records, &conversations) {
+            sqlx::query(sql.messages)
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in history_rows(records) {
+            sqlx::query(sql.history)
+                .bind(chunk)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(calculations) = rows.calculations {
             sqlx::query(sql.calculator)
                 .bind(calculations)
@@ -356,5 +383,29 @@ async fn write_batch(pool: &Pool, records: &[&TurnRecord]) -> Result<(), sqlx::E
     match pool {
         Pool::Postgres(pool) => write_batch_body!(pool, &POSTGRES_BATCH, records),
         Pool::Sqlite(pool) => write_batch_body!(pool, &SQLITE_BATCH, records),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_chunks_stay_small_keep_order_and_lose_nothing() {
+        let rows: Vec<Value> = (0..500)
+            .map(|i| json!({"seq": i, "text": "x".repeat(i % 90)}))
+            .collect();
+        let chunks = json_chunks(rows.clone());
+        assert!(chunks.len() > 1);
+        let mut joined = Vec::new();
+        for chunk in &chunks {
+            assert!(chunk.len() <= MAX_PARAMETER_BYTES, "{}", chunk.len());
+            let parsed: Vec<Value> = serde_json::from_str(chunk).unwrap();
+            joined.extend(parsed);
+        }
+        assert_eq!(joined, rows);
+        let big = vec![json!({"text": "y".repeat(10_000)})];
+        assert_eq!(json_chunks(big).len(), 1, "an oversized row travels alone");
+        assert!(json_chunks(Vec::<Value>::new()).is_empty());
     }
 }
