@@ -219,17 +219,21 @@ impl Application {
         });
         let mut server = tokio::spawn(async move { server.await });
 
-        // Wait for the signal, then give requests and sockets the grace period.
-        tokio::select! {
-            _ = state.shutdown_token().cancelled() => {}
-            result = &mut server => {
-                state.begin_shutdown();
-                return match result {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(error)) => Err(anyhow::anyhow!("server error: {error}")),
-                    Err(error) => Err(anyhow::anyhow!("server task failed: {error}")),
-                };
-            }
+        // Wait for the signal (or the server failing on its own). When the signal comes, the
+        // HTTP side may finish at once (upgraded sockets are not connections axum waits for),
+        // so the server's end alone never means the sessions are done.
+        let mut server_result = tokio::select! {
+            biased;
+            _ = state.shutdown_token().cancelled() => None,
+            result = &mut server => Some(result),
+        };
+        if !state.is_draining() {
+            state.begin_shutdown();
+            return match server_result {
+                Some(Ok(Ok(()))) | None => Ok(()),
+                Some(Ok(Err(error))) => Err(anyhow::anyhow!("server error: {error}")),
+                Some(Err(error)) => Err(anyhow::anyhow!("server task failed: {error}")),
+            };
         }
         let grace = config.shutdown_grace + Duration::from_millis(500);
         let deadline = Instant::now() + grace;
@@ -240,11 +244,14 @@ impl Application {
         {
             tracing::warn!("some WebSocket sessions did not close in time");
         }
-        match tokio::time::timeout_at(deadline, server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => tracing::error!(%error, "server error"),
-            Ok(Err(error)) => tracing::error!(%error, "server task failed"),
-            Err(_) => tracing::warn!("some HTTP requests did not finish in time"),
+        if server_result.is_none() {
+            server_result = tokio::time::timeout_at(deadline, server).await.ok();
+        }
+        match server_result {
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(error))) => tracing::error!(%error, "server error"),
+            Some(Err(error)) => tracing::error!(%error, "server task failed"),
+            None => tracing::warn!("some HTTP requests did not finish in time"),
         }
         // Pending writes are flushed before the pool closes; bounded so exit stays in time.
         let _ = tokio::time::timeout(Duration::from_secs(1), state.store().close()).await;

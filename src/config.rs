@@ -155,7 +155,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "RATE_LIMIT_ENABLED",
         default: "true",
-        meaning: "false turns the per-user and per-IP limits off (benchmarks, trusted private deployments).",
+        meaning: "false turns the per-user, per-IP and per-socket frame limits off (benchmarks, trusted private deployments).",
     },
     EnvVar {
         name: "RATE_LIMIT_USER_PER_MINUTE",
