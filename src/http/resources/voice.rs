@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::ai::AiError;
+use crate::ai::gemini::normalize_audio_mime;
 use crate::app::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Identity;
@@ -47,20 +48,6 @@ pub struct VoiceUpload {
     /// The client's IANA time zone.
     #[schema(max_length = 64, pattern = r"^[A-Za-z][A-Za-z0-9_+/-]*$")]
     pub timezone: Option<String>,
-}
-
-fn base_type(content_type: &str) -> String {
-    let base = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match base.as_str() {
-        "audio/x-wav" | "audio/wave" => "audio/wav".into(),
-        "audio/mp3" => "audio/mpeg".into(),
-        _ => base,
-    }
 }
 
 #[utoipa::path(post, path = "/api/voice", tag = "assistant",
@@ -105,11 +92,13 @@ pub async fn handle(
     {
         match field.name() {
             Some("file") => {
-                let content_type = field.content_type().map(base_type).unwrap_or_default();
+                let content_type = field
+                    .content_type()
+                    .map(normalize_audio_mime)
+                    .unwrap_or_default();
                 if !ACCEPTED_TYPES.contains(&content_type.as_str()) {
                     return Err(ApiError::UnsupportedMediaType(format!(
-                        "Unsupported audio type \"{content_type}\"; send one of {}.",
-                        ACCEPTED_TYPES.join(", ")
+                        "Unsupported audio type \"{content_type}\"; send audio/webm, audio/ogg, audio/mp4, audio/wav or audio/mpeg."
                     )));
                 }
                 let mut data = BytesMut::new();
@@ -121,8 +110,7 @@ pub async fn handle(
                     }
                     data.extend_from_slice(&chunk);
                 }
-                let raw_type = field.content_type().unwrap_or(&content_type).to_owned();
-                audio = Some((data.freeze(), raw_type));
+                audio = Some((data.freeze(), content_type));
             }
             Some("timezone") => {
                 let value = field.text().await.map_err(multipart_error(limit))?;
