@@ -456,6 +456,25 @@ async fn voice_upload_limits_are_precise() {
         .await
         .unwrap();
     assert_eq!(at_limit.status(), 200, "exactly the limit is accepted");
+    // Every type a browser or a file upload sends is accepted, with or without codecs.
+    for mime in [
+        "audio/webm;codecs=opus",
+        "audio/ogg",
+        "audio/mp4",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/mpeg",
+        "video/webm",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/voice"))
+            .multipart(audio_part(vec![7u8; 100], mime))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{mime}");
+    }
     let video = app
         .client
         .post(app.url("/api/voice"))

@@ -17,13 +17,14 @@ use crate::http::extract::Identity;
 use crate::store::Budget;
 use crate::turn::{self, BUDGET_TOTAL_REPLY, BUDGET_USER_REPLY, CommandReply, TurnInput};
 
-/// What MediaRecorder produces in current browsers, plus WAV and MP3 files.
+/// What MediaRecorder produces in current browsers, plus WAV and MP3 files, in the normalised
+/// form Gemini is sent (`normalize_audio_mime`: no codec parameters, MP3 as `audio/mp3`).
 const ACCEPTED_TYPES: [&str; 5] = [
     "audio/webm",
     "audio/ogg",
     "audio/mp4",
     "audio/wav",
-    "audio/mpeg",
+    "audio/mp3",
 ];
 const NOTHING_HEARD: &str = "I didn't catch that. Could you please repeat?";
 
