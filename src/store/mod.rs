@@ -327,13 +327,6 @@ impl Store {
         }
     }
 
-    pub fn backend(&self) -> &'static str {
-        match self.inner.pool {
-            Pool::Postgres(_) => "postgres",
-            Pool::Sqlite(_) => "sqlite",
-        }
-    }
-
     /// Applies pending migrations and returns the versions applied by this call (empty when the
     /// schema was up to date). On Postgres the migrator holds an advisory lock for the whole
     /// run, so concurrent callers (instances starting together, the migration job) wait for
@@ -763,17 +756,6 @@ impl Store {
             columns.sort();
         }
         Ok(tables)
-    }
-
-    /// Number of history rows for a user (tests and the load checker).
-    pub async fn count_history(&self, user: &UserId) -> StoreResult<i64> {
-        let (n,): (i64,) = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT COUNT(*) FROM command_history WHERE user_id = $1")
-                .bind(user.as_str())
-                .fetch_one(pool)
-                .await
-        })?;
-        Ok(n)
     }
 }
 

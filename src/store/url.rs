@@ -113,13 +113,6 @@ impl DatabaseUrl {
         matches!(self, DatabaseUrl::Postgres(_))
     }
 
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            DatabaseUrl::Postgres(_) => "postgres",
-            DatabaseUrl::Sqlite(_) => "sqlite",
-        }
-    }
-
     /// A description safe to log: never contains the password.
     pub fn describe(&self) -> String {
         match self {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{AppOptions, Backend, spawn_app};
+use crate::helpers::{AppOptions, Backend, get_json, spawn_app};
 use crate::on_both_backends;
 
 async fn command_replies_with_the_predecessor_shape_plus_source(backend: Backend) {
@@ -133,26 +133,10 @@ async fn every_command_is_in_the_history_before_the_reply(backend: Backend) {
     for command in ["hello", "5 + 10", "open youtube", "what is love"] {
         app.ask(command).await;
         // The reply was sent, so the row must already be there.
-        let history: Value = app
-            .client
-            .get(app.url("/api/history/me?limit=1"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let history: Value = get_json(&app.client, &app.url("/api/history/me?limit=1")).await;
         assert_eq!(history["history"][0]["command"], command);
     }
-    let history: Value = app
-        .client
-        .get(app.url("/api/history/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = get_json(&app.client, &app.url("/api/history/me")).await;
     let entries = history["history"].as_array().unwrap();
     assert_eq!(entries.len(), 4);
     assert_eq!(entries[0]["command"], "what is love", "newest first");
@@ -170,15 +154,7 @@ async fn every_command_is_in_the_history_before_the_reply(backend: Backend) {
         assert_eq!(response.status(), 422, "limit={bad}");
         assert_eq!(response.json::<Value>().await.unwrap()["field"], "limit");
     }
-    let limited: Value = app
-        .client
-        .get(app.url("/api/history/me?limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limited: Value = get_json(&app.client, &app.url("/api/history/me?limit=2")).await;
     assert_eq!(limited["history"].as_array().unwrap().len(), 2);
 }
 on_both_backends!(every_command_is_in_the_history_before_the_reply);
@@ -213,15 +189,7 @@ on_both_backends!(calculator_chains_across_requests);
 
 async fn settings_have_one_set_of_defaults_and_are_validated(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
-    let defaults: Value = app
-        .client
-        .get(app.url("/api/settings/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let defaults: Value = get_json(&app.client, &app.url("/api/settings/me")).await;
     let settings = &defaults["settings"];
     assert_eq!(settings["voice"], "");
     assert_eq!(settings["voice_speed"], 175);
@@ -276,15 +244,7 @@ async fn settings_have_one_set_of_defaults_and_are_validated(backend: Backend) {
         assert_eq!(response.status(), 422, "{body}");
         assert_eq!(response.json::<Value>().await.unwrap()["field"], field);
     }
-    let after: Value = app
-        .client
-        .get(app.url("/api/settings/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = get_json(&app.client, &app.url("/api/settings/me")).await;
     assert_eq!(
         after["settings"]["voice"], "Samantha",
         "invalid updates change nothing"
@@ -296,15 +256,7 @@ async fn conversation_is_restored_and_can_be_restarted(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
     app.ask("hello").await;
     app.ask("open maps").await;
-    let conversation: Value = app
-        .client
-        .get(app.url("/api/conversation"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let conversation: Value = get_json(&app.client, &app.url("/api/conversation")).await;
     let messages = conversation["messages"].as_array().unwrap();
     let roles: Vec<&str> = messages
         .iter()
@@ -333,26 +285,10 @@ async fn conversation_is_restored_and_can_be_restarted(backend: Backend) {
         .await
         .unwrap();
     assert_ne!(restarted["conversation_id"].as_i64().unwrap(), first_id);
-    let empty: Value = app
-        .client
-        .get(app.url("/api/conversation"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let empty: Value = get_json(&app.client, &app.url("/api/conversation")).await;
     assert_eq!(empty["messages"], json!([]));
     assert_eq!(empty["conversation_id"], restarted["conversation_id"]);
-    let history: Value = app
-        .client
-        .get(app.url("/api/history/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = get_json(&app.client, &app.url("/api/history/me")).await;
     assert_eq!(
         history["history"].as_array().unwrap().len(),
         2,

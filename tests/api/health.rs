@@ -5,7 +5,7 @@ use std::time::Duration;
 use ballsy::config::CorsOrigins;
 use serde_json::{Value, json};
 
-use crate::helpers::{AppOptions, Backend, eventually, spawn_app};
+use crate::helpers::{AppOptions, Backend, eventually, get_json, spawn_app};
 use crate::on_both_backends;
 
 async fn health_and_ready(backend: Backend) {
@@ -286,15 +286,7 @@ async fn the_page_is_served_with_its_assets() {
 #[tokio::test]
 async fn openapi_describes_every_endpoint() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite)).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(&app.client, &app.url("/openapi.json")).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for path in [

@@ -309,6 +309,18 @@ impl Drop for TcpProxy {
     }
 }
 
+/// GETs `url` and returns its JSON body (any status).
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{AppOptions, Backend, new_client, spawn_app};
+use crate::helpers::{AppOptions, Backend, get_json, new_client, spawn_app};
 use crate::on_both_backends;
 
 async fn browsers_get_an_http_only_cookie_once(backend: Backend) {
@@ -89,22 +89,8 @@ async fn tokens_work_without_cookies_and_unknown_tokens_are_refused(backend: Bac
         "unauthorized"
     );
     // A client without any credential just works, as a fresh user each time.
-    let a: Value = plain
-        .get(app.url("/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b: Value = plain
-        .get(app.url("/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a: Value = get_json(&plain, &app.url("/api/session")).await;
+    let b: Value = get_json(&plain, &app.url("/api/session")).await;
     assert_ne!(a["user_id"], b["user_id"]);
 }
 on_both_backends!(tokens_work_without_cookies_and_unknown_tokens_are_refused);
@@ -113,14 +99,7 @@ async fn user_b_cannot_read_or_change_user_a(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
     let alice = new_client();
     let bob = new_client();
-    let alice_id = alice
-        .get(app.url("/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["user_id"]
+    let alice_id = get_json(&alice, &app.url("/api/session")).await["user_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -157,32 +136,11 @@ async fn user_b_cannot_read_or_change_user_a(backend: Backend) {
         assert_eq!(response.status(), 404, "{method} {path}");
     }
     // Bob's own views contain nothing of Alice's.
-    let bob_history: Value = bob
-        .get(app.url("/api/history/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bob_history: Value = get_json(&bob, &app.url("/api/history/me")).await;
     assert_eq!(bob_history["history"], json!([]));
-    let bob_conversation: Value = bob
-        .get(app.url("/api/conversation"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bob_conversation: Value = get_json(&bob, &app.url("/api/conversation")).await;
     assert_eq!(bob_conversation["messages"], json!([]));
-    let bob_settings: Value = bob
-        .get(app.url("/api/settings/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bob_settings: Value = get_json(&bob, &app.url("/api/settings/me")).await;
     assert_eq!(bob_settings["settings"]["voice"], "");
     // Bob's calculator does not continue Alice's.
     let chained: Value = bob
@@ -200,23 +158,9 @@ async fn user_b_cannot_read_or_change_user_a(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let alice_settings: Value = alice
-        .get(app.url("/api/settings/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alice_settings: Value = get_json(&alice, &app.url("/api/settings/me")).await;
     assert_eq!(alice_settings["settings"]["voice"], "Alice's voice");
-    let alice_conversation: Value = alice
-        .get(app.url("/api/conversation"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alice_conversation: Value = get_json(&alice, &app.url("/api/conversation")).await;
     assert_eq!(alice_conversation["messages"].as_array().unwrap().len(), 2);
 }
 on_both_backends!(user_b_cannot_read_or_change_user_a);

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::helpers::{AppOptions, Backend, connect_ws, eventually, spawn_app};
+use crate::helpers::{AppOptions, Backend, connect_ws, eventually, get_json, spawn_app};
 use crate::on_both_backends;
 
 fn slow_fake(chunks: usize, chunk_delay_ms: u64) -> FakeGeminiConfig {
@@ -482,15 +482,7 @@ async fn cookies_identify_socket_users_like_http() {
         .await
         .unwrap();
     ws.command("5 + 5").await;
-    let history: Value = app
-        .client
-        .get(app.url("/api/history/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = get_json(&app.client, &app.url("/api/history/me")).await;
     assert_eq!(history["history"][0]["command"], "5 + 5");
     assert_eq!(history["history"][0]["user_id"], user_id);
     let mut by_query = connect_ws(&format!("{}?token=nope", app.ws_url("tab")), &[]).await;
