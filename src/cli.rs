@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::Application;
-use crate::config::{Config, ENV_VARS};
+use crate::config::Config;
+use crate::server::Application;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -19,7 +19,7 @@ use crate::store::Store;
     long_about = "Ballsy: a voice assistant you talk to in the browser.\n\n\
         Configured entirely by environment variables; with none set it serves on \
         http://localhost:8080 with an embedded SQLite database and an offline assistant.",
-    after_long_help = env_help(),
+    after_long_help = crate::config::help_text(),
     after_help = "Run `ballsy --help` for every environment variable."
 )]
 pub struct Cli {
@@ -35,17 +35,6 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
-}
-
-fn env_help() -> String {
-    let mut help = String::from("Environment variables:\n");
-    for var in ENV_VARS {
-        help.push_str(&format!(
-            "  {}\n      {} [default: {}]\n",
-            var.name, var.meaning, var.default
-        ));
-    }
-    help
 }
 
 /// Parses the command line and runs the chosen subcommand; the process exit code.
@@ -148,6 +137,7 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
+    use crate::config::ENV_VARS;
 
     #[test]
     fn help_documents_every_env_var() {

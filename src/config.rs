@@ -1,11 +1,16 @@
 //! Every setting Ballsy reads, parsed once at start from the environment.
 //!
 //! Cloud Run configuration is environment variables (plain or mounted from Secret Manager), so
-//! there are no config files. Parsing takes a lookup function rather than reading
-//! `std::env` directly, which lets tests build configurations without touching the process
-//! environment. Any bad value stops start-up with a message naming the variable, the value and
-//! what was expected; secrets are never echoed.
+//! there are no config files. Each variable is declared exactly once, in `env_vars!` below:
+//! its name, its default and its meaning. That one table drives the parser (an unset
+//! variable parses its declared default, so the documented default *is* the default), the
+//! README's configuration table and `ballsy --help`. Parsing takes a lookup function rather
+//! than reading `std::env` directly, which lets tests build configurations without touching
+//! the process environment. Any bad value stops start-up with a message naming the variable,
+//! the value and what was expected; secrets are never echoed.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -17,212 +22,128 @@ use crate::store::url::DatabaseUrl;
 
 /// Public Gemini Developer API endpoint; `/v1beta/models/...` is appended.
 pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
-pub const DEFAULT_GEMINI_MODEL: &str = "gemini-3.5-flash-lite";
-pub const DEFAULT_GEMINI_FALLBACK_MODEL: &str = "gemini-3.1-flash-lite";
-pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
 /// The longest command accepted over HTTP and the WebSocket (the predecessor's limit).
 pub const MAX_COMMAND_CHARS: usize = 1000;
 
-/// One documented environment variable. The table drives `--help`, and a test checks that the
-/// README's configuration table lists exactly these names.
+/// What an unset variable means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    /// Parsed exactly as if the variable were set to this.
+    Value(&'static str),
+    /// No value; the text says what that means (e.g. "offline assistant").
+    Unset(&'static str),
+    /// Worked out from other settings, as the text describes.
+    Derived(&'static str),
+}
+
+impl fmt::Display for Default {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Default::Value(value) => f.write_str(value),
+            Default::Unset(text) | Default::Derived(text) => f.write_str(text),
+        }
+    }
+}
+
+/// One documented environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvVar {
     pub name: &'static str,
-    pub default: &'static str,
+    pub default: Default,
     pub meaning: &'static str,
 }
 
-pub const ENV_VARS: &[EnvVar] = &[
-    EnvVar {
-        name: "PORT",
-        default: "8080",
-        meaning: "TCP port to listen on (0.0.0.0). Cloud Run injects it.",
-    },
-    EnvVar {
-        name: "DATABASE_URL",
-        default: "sqlite://ballsy.db",
-        meaning: "postgres://USER:PASS@HOST:5432/DB, postgresql+psycopg2://USER:PASS@/DB?host=/cloudsql/CONNECTION_NAME, sqlite://FILE or sqlite::memory:.",
-    },
-    EnvVar {
-        name: "DATABASE_MAX_CONNECTIONS",
-        default: "5",
-        meaning: "Connection pool size per process. Keep max_instances x this under the Cloud SQL limit (about 25 on db-f1-micro).",
-    },
-    EnvVar {
-        name: "MIGRATE_ON_START",
-        default: "true",
-        meaning: "Apply pending migrations when `serve` starts (Postgres takes an advisory lock, so instances can start together).",
-    },
-    EnvVar {
-        name: "GEMINI_API_KEY",
-        default: "(unset: offline assistant)",
-        meaning: "Gemini Developer API key, sent in the x-goog-api-key header. Without it (and without GEMINI_BACKEND=vertex) Ballsy runs its labelled offline model.",
-    },
-    EnvVar {
-        name: "GEMINI_BACKEND",
-        default: "developer-api",
-        meaning: "developer-api (API key) or vertex (Vertex AI with the service account's token from the metadata server; needs GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_REGION).",
-    },
-    EnvVar {
-        name: "GEMINI_MODEL",
-        default: DEFAULT_GEMINI_MODEL,
-        meaning: "Model for open questions.",
-    },
-    EnvVar {
-        name: "GEMINI_FALLBACK_MODEL",
-        default: DEFAULT_GEMINI_FALLBACK_MODEL,
-        meaning: "Model used when the primary is retired (404) or out of quota (429); empty disables.",
-    },
-    EnvVar {
-        name: "GEMINI_BASE_URL",
-        default: "https://generativelanguage.googleapis.com (vertex: https://REGION-aiplatform.googleapis.com)",
-        meaning: "API endpoint; tests point it at the fake Gemini server.",
-    },
-    EnvVar {
-        name: "GEMINI_TIMEOUT_SECS",
-        default: "30",
-        meaning: "Overall deadline for one AI answer, retries included.",
-    },
-    EnvVar {
-        name: "GEMINI_FIRST_BYTE_TIMEOUT_SECS",
-        default: "10",
-        meaning: "Longest wait for the first streamed chunk of an attempt.",
-    },
-    EnvVar {
-        name: "GEMINI_STALL_TIMEOUT_SECS",
-        default: "15",
-        meaning: "Longest silence between two streamed chunks.",
-    },
-    EnvVar {
-        name: "GEMINI_MAX_OUTPUT_TOKENS",
-        default: "1024",
-        meaning: "Output token cap per answer (thinking included; the persona keeps answers short).",
-    },
-    EnvVar {
-        name: "GEMINI_MAX_RETRIES",
-        default: "2",
-        meaning: "Retries on 429/500/503/504 and transport errors, only before the first chunk reached the user.",
-    },
-    EnvVar {
-        name: "GCE_METADATA_HOST",
-        default: DEFAULT_METADATA_HOST,
-        meaning: "Metadata server for Vertex AI tokens (tests point it at a fake).",
-    },
-    EnvVar {
-        name: "GOOGLE_CLOUD_PROJECT",
-        default: "(unset)",
-        meaning: "Project id: Vertex AI endpoint, and the trace field of Cloud Logging lines.",
-    },
-    EnvVar {
-        name: "GOOGLE_CLOUD_REGION",
-        default: "(unset)",
-        meaning: "Vertex AI region, e.g. us-central1.",
-    },
-    EnvVar {
-        name: "ASSISTANT_PERSONA",
-        default: "(built-in Ballsy persona)",
-        meaning: "System prompt for the model.",
-    },
-    EnvVar {
-        name: "ASSISTANT_PERSONA_FILE",
-        default: "(unset)",
-        meaning: "Read the system prompt from this file instead.",
-    },
-    EnvVar {
-        name: "CONTEXT_TURNS",
-        default: "6",
-        meaning: "How many earlier messages of the conversation (user or assistant) are sent with each question.",
-    },
-    EnvVar {
-        name: "CORS_ORIGINS",
-        default: "(empty: same origin only)",
-        meaning: "Comma-separated exact origins allowed to call the API and open the WebSocket; * only for local development.",
-    },
-    EnvVar {
-        name: "TRUST_PROXY",
-        default: "false",
-        meaning: "Take the client IP from the last X-Forwarded-For entry (set true on Cloud Run, whose front end appends it).",
-    },
-    EnvVar {
-        name: "LOG_FORMAT",
-        default: "json when K_SERVICE is set or stdout is not a terminal, else text",
-        meaning: "json (one Cloud Logging object per line) or text.",
-    },
-    EnvVar {
-        name: "LOG_LEVEL",
-        default: "info",
-        meaning: "error, warn, info, debug, trace, or a tracing filter such as ballsy=debug,sqlx=warn.",
-    },
-    EnvVar {
-        name: "RATE_LIMIT_ENABLED",
-        default: "true",
-        meaning: "false turns the per-user, per-IP and per-socket frame limits off (benchmarks, trusted private deployments).",
-    },
-    EnvVar {
-        name: "RATE_LIMIT_USER_PER_MINUTE",
-        default: "30",
-        meaning: "Commands per user per minute.",
-    },
-    EnvVar {
-        name: "RATE_LIMIT_USER_BURST",
-        default: "10",
-        meaning: "Commands a user may send at once before the per-minute rate applies.",
-    },
-    EnvVar {
-        name: "RATE_LIMIT_IP_PER_MINUTE",
-        default: "120",
-        meaning: "API requests and WebSocket commands per client IP per minute (burst of the same size).",
-    },
-    EnvVar {
-        name: "RATE_LIMIT_STORE",
-        default: "memory",
-        meaning: "memory (per instance) or postgres (the per-user limit is shared by all instances through the database).",
-    },
-    EnvVar {
-        name: "AI_DAILY_REQUESTS_PER_USER",
-        default: "100",
-        meaning: "AI questions per user per UTC day; smart commands stay available beyond it.",
-    },
-    EnvVar {
-        name: "AI_DAILY_REQUESTS_TOTAL",
-        default: "450",
-        meaning: "AI questions per UTC day for the whole service (under the free tier's 500 per model).",
-    },
-    EnvVar {
-        name: "MAX_UPLOAD_BYTES",
-        default: "2097152",
-        meaning: "Largest audio upload to /api/voice.",
-    },
-    EnvVar {
-        name: "MAX_WS_MESSAGE_BYTES",
-        default: "16384",
-        meaning: "Largest WebSocket message; bigger ones close the socket with 1009.",
-    },
-    EnvVar {
-        name: "WS_IDLE_TIMEOUT",
-        default: "300",
-        meaning: "Seconds without client activity before a WebSocket is closed with 1000 (so idle tabs do not keep an instance billed).",
-    },
-    EnvVar {
-        name: "WS_PING_INTERVAL",
-        default: "25",
-        meaning: "Seconds between server pings; a peer silent for three intervals is dropped.",
-    },
-    EnvVar {
-        name: "SHUTDOWN_GRACE_SECS",
-        default: "8",
-        meaning: "On SIGTERM, how long in-flight replies may take before sockets are closed (Cloud Run kills after 10 s).",
-    },
-    EnvVar {
-        name: "K_SERVICE",
-        default: "(set by Cloud Run)",
-        meaning: "Marks a Cloud Run deployment: JSON logs by default, warnings for development-only settings.",
-    },
-    EnvVar {
-        name: "K_REVISION",
-        default: "(set by Cloud Run)",
-        meaning: "Logged at start-up to tell revisions apart.",
-    },
-];
+macro_rules! env_vars {
+    ($($ident:ident = $default:expr, $meaning:literal;)+) => {
+        /// The variables, one constant each, named as in the environment.
+        pub mod vars {
+            use super::{Default, EnvVar};
+            $(
+                #[allow(non_upper_case_globals, unused_imports)]
+                pub const $ident: EnvVar = EnvVar {
+                    name: stringify!($ident),
+                    default: { use Default::*; $default },
+                    meaning: $meaning,
+                };
+            )+
+        }
+        /// Every variable, in documentation order.
+        pub const ENV_VARS: &[EnvVar] = &[$(vars::$ident),+];
+    };
+}
+
+env_vars! {
+    PORT = Value("8080"), "TCP port to listen on (0.0.0.0). Cloud Run injects it.";
+    DATABASE_URL = Value("sqlite://ballsy.db"), "postgres://USER:PASS@HOST:5432/DB, postgresql+psycopg2://USER:PASS@/DB?host=/cloudsql/CONNECTION_NAME, sqlite://FILE or sqlite::memory:.";
+    DATABASE_MAX_CONNECTIONS = Value("5"), "Connection pool size per process. Keep max_instances x this under the Cloud SQL limit (about 25 on db-f1-micro).";
+    MIGRATE_ON_START = Value("true"), "Apply pending migrations when `serve` starts (Postgres takes an advisory lock, so instances can start together).";
+    GEMINI_API_KEY = Unset("(unset: offline assistant)"), "Gemini Developer API key, sent in the x-goog-api-key header. Without it (and without GEMINI_BACKEND=vertex) Ballsy runs its labelled offline model.";
+    GEMINI_BACKEND = Value("developer-api"), "developer-api (API key) or vertex (Vertex AI with the service account's token from the metadata server; needs GOOGLE_CLOUD_PROJECT).";
+    GEMINI_MODEL = Value("gemini-3.5-flash-lite"), "Model for open questions.";
+    GEMINI_FALLBACK_MODEL = Value("gemini-3.1-flash-lite"), "Model used when the primary is retired (404) or out of quota (429); empty disables.";
+    GEMINI_BASE_URL = Derived("https://generativelanguage.googleapis.com (vertex: the VERTEX_LOCATION endpoint)"), "API endpoint; tests point it at the fake Gemini server.";
+    GEMINI_TIMEOUT_SECS = Value("30"), "Overall deadline for one AI answer, retries included.";
+    GEMINI_FIRST_BYTE_TIMEOUT_SECS = Value("10"), "Longest wait for the first streamed chunk of an attempt.";
+    GEMINI_STALL_TIMEOUT_SECS = Value("15"), "Longest silence between two streamed chunks.";
+    GEMINI_MAX_OUTPUT_TOKENS = Value("1024"), "Output token cap per answer (thinking included; the persona keeps answers short).";
+    GEMINI_MAX_RETRIES = Value("2"), "Retries on 429/500/503/504 and transport errors, only before the first chunk reached the user.";
+    GCE_METADATA_HOST = Value("metadata.google.internal"), "Metadata server for Vertex AI tokens (tests point it at a fake).";
+    GOOGLE_CLOUD_PROJECT = Unset("(unset)"), "Project id: Vertex AI endpoint, and the trace field of Cloud Logging lines.";
+    GOOGLE_CLOUD_REGION = Unset("(unset)"), "The Cloud Run region (informational: logged at start).";
+    VERTEX_LOCATION = Value("global"), "Vertex AI location of the Gemini endpoint: global (where Gemini 3 is served first) or a region such as us-central1.";
+    ASSISTANT_PERSONA = Unset("(built-in Ballsy persona)"), "System prompt for the model.";
+    ASSISTANT_PERSONA_FILE = Unset("(unset)"), "Read the system prompt from this file instead.";
+    CONTEXT_TURNS = Value("6"), "How many earlier messages of the conversation (user or assistant) are sent with each question.";
+    CORS_ORIGINS = Unset("(empty: same origin only)"), "Comma-separated exact origins allowed to call the API and open the WebSocket; * (every site, sockets included) only for local development.";
+    TRUST_PROXY = Value("false"), "Take the client IP from the last X-Forwarded-For entry (set true on Cloud Run, whose front end appends it).";
+    LOG_FORMAT = Derived("json when K_SERVICE is set or stdout is not a terminal, else text"), "json (one Cloud Logging object per line) or text.";
+    LOG_LEVEL = Value("info"), "error, warn, info, debug, trace, or a tracing filter such as ballsy=debug,sqlx=warn.";
+    RATE_LIMIT_ENABLED = Value("true"), "false turns the per-user, per-IP, new-session and per-socket frame limits off (benchmarks, trusted private deployments).";
+    RATE_LIMIT_USER_PER_MINUTE = Value("30"), "Commands per user per minute.";
+    RATE_LIMIT_USER_BURST = Value("10"), "Commands a user may send at once before the per-minute rate applies.";
+    RATE_LIMIT_IP_PER_MINUTE = Value("120"), "API requests and WebSocket commands per client network (IPv4 address or IPv6 /64) per minute (burst of the same size).";
+    RATE_LIMIT_NEW_SESSIONS_PER_IP_PER_HOUR = Value("20"), "New anonymous identities per client network per hour; beyond it 429 with Retry-After.";
+    RATE_LIMIT_STORE = Value("memory"), "memory (per instance) or postgres (the per-user and new-session limits are shared by all instances through the database).";
+    AI_DAILY_REQUESTS_PER_USER = Value("100"), "AI questions per user per UTC day; smart commands stay available beyond it.";
+    AI_DAILY_REQUESTS_PER_IP = Value("100"), "AI questions per client network (IPv4 address or IPv6 /64) per UTC day, counted in the database.";
+    AI_DAILY_REQUESTS_TOTAL = Value("450"), "AI questions per UTC day for the whole service (under the free tier's 500 per model).";
+    MAX_UPLOAD_BYTES = Value("2097152"), "Largest audio upload to /api/voice.";
+    MAX_WS_MESSAGE_BYTES = Value("16384"), "Largest WebSocket message; bigger ones close the socket with 1009.";
+    WS_IDLE_TIMEOUT = Value("300"), "Seconds without a command before a WebSocket is closed with 1000 (pings do not count, so idle tabs do not keep an instance billed).";
+    WS_MAX_LIFETIME_SECS = Value("1800"), "Longest life of one WebSocket; then it is closed with 1000 \"session lifetime\" and the page reconnects at once.";
+    WS_PING_INTERVAL = Value("25"), "Seconds between server pings; a peer silent for three intervals is dropped.";
+    HTTP_HEADER_READ_TIMEOUT_SECS = Value("10"), "Longest time a client may take to send a request's headers, counted from its first byte.";
+    HTTP_IDLE_TIMEOUT_SECS = Value("60"), "Seconds a keep-alive connection may sit idle between requests before it is closed.";
+    MAX_CONNECTIONS_PER_IP = Value("64"), "Open connections per peer network (without TRUST_PROXY), or open WebSockets per client network (with it); more are refused.";
+    SESSION_TTL_DAYS = Value("180"), "A session token unused for this many days expires.";
+    RETENTION_DAYS = Value("90"), "Conversations older than this many days are deleted by a background sweep; 0 keeps them forever.";
+    SHUTDOWN_GRACE_SECS = Value("8"), "On SIGTERM, how long in-flight replies may take before sockets are closed (Cloud Run kills after 10 s).";
+    K_SERVICE = Unset("(set by Cloud Run)"), "Marks a Cloud Run deployment: JSON logs by default, warnings for development-only settings.";
+    K_REVISION = Unset("(set by Cloud Run)"), "Logged at start-up to tell revisions apart.";
+}
+
+/// The README's configuration table and `--help` text, rendered from `ENV_VARS`.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| Variable | Default | Meaning |\n|---|---|---|\n");
+    for var in ENV_VARS {
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            var.name, var.default, var.meaning
+        ));
+    }
+    table
+}
+
+pub fn help_text() -> String {
+    let mut help = String::from("Environment variables:\n");
+    for var in ENV_VARS {
+        help.push_str(&format!(
+            "  {}\n      {} [default: {}]\n",
+            var.name, var.meaning, var.default
+        ));
+    }
+    help
+}
 
 /// The configuration of one process.
 #[derive(Clone)]
@@ -239,15 +160,22 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub google_cloud_project: Option<String>,
+    pub google_cloud_region: Option<String>,
     pub cloud_run_service: Option<String>,
     pub cloud_run_revision: Option<String>,
     pub rate_limit: RateLimitConfig,
     pub ai_daily_requests_per_user: u32,
+    pub ai_daily_requests_per_ip: u32,
     pub ai_daily_requests_total: u32,
     pub max_upload_bytes: usize,
     pub max_ws_message_bytes: usize,
     pub ws_idle_timeout: Duration,
+    pub ws_max_lifetime: Duration,
     pub ws_ping_interval: Duration,
+    pub http: HttpConfig,
+    pub session_ttl: Duration,
+    /// None keeps conversations forever.
+    pub retention: Option<Duration>,
     pub shutdown_grace: Duration,
 }
 
@@ -261,7 +189,8 @@ pub struct GeminiConfig {
     pub base_url: Option<String>,
     pub metadata_host: String,
     pub project: Option<String>,
-    pub region: Option<String>,
+    /// Vertex AI location: `global` or a region.
+    pub vertex_location: String,
     pub timeout: Duration,
     pub first_byte_timeout: Duration,
     pub stall_timeout: Duration,
@@ -314,14 +243,23 @@ pub struct RateLimitConfig {
     pub user_per_minute: u32,
     pub user_burst: u32,
     pub ip_per_minute: u32,
+    pub new_sessions_per_ip_per_hour: u32,
     pub store: RateLimitStore,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateLimitStore {
     Memory,
-    /// The per-user limit lives in the database, shared by every instance.
+    /// The per-user and new-session limits live in the database, shared by every instance.
     Database,
+}
+
+/// Connection-level protection (slow clients, too many connections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections_per_ip: usize,
 }
 
 /// A bad configuration value. The message is what the operator sees before the process exits.
@@ -349,167 +287,204 @@ impl Config {
 
     /// Builds the configuration from any lookup (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env { lookup: &lookup };
-        let cloud_run_service = env.string("K_SERVICE");
-        let backend = match env.string("GEMINI_BACKEND").as_deref() {
-            None | Some("developer-api") | Some("developer") => GeminiBackend::DeveloperApi,
-            Some("vertex") => GeminiBackend::Vertex,
-            Some(other) => return Err(invalid("GEMINI_BACKEND", other, "developer-api or vertex")),
+        let env = Env {
+            lookup: &lookup,
+            read: RefCell::default(),
         };
-        let project = env.string("GOOGLE_CLOUD_PROJECT");
-        let region = env.string("GOOGLE_CLOUD_REGION");
-        if backend == GeminiBackend::Vertex && (project.is_none() || region.is_none()) {
+        Self::parse(&env)
+    }
+
+    /// The names `from_lookup` looks up, for the test that every declared variable is read.
+    #[cfg(test)]
+    fn names_read(lookup: impl Fn(&str) -> Option<String>) -> BTreeSet<&'static str> {
+        let env = Env {
+            lookup: &lookup,
+            read: RefCell::default(),
+        };
+        let _ = Self::parse(&env);
+        env.read.into_inner()
+    }
+
+    fn parse(env: &Env<'_>) -> Result<Self, ConfigError> {
+        use vars::*;
+        let cloud_run_service = env.string(&K_SERVICE);
+        let backend = match env.string(&GEMINI_BACKEND).as_deref() {
+            Some("developer-api") | Some("developer") => GeminiBackend::DeveloperApi,
+            Some("vertex") => GeminiBackend::Vertex,
+            other => {
+                return Err(invalid(
+                    &GEMINI_BACKEND,
+                    other.unwrap_or_default(),
+                    "developer-api or vertex",
+                ));
+            }
+        };
+        let project = env.string(&GOOGLE_CLOUD_PROJECT);
+        let region = env.string(&GOOGLE_CLOUD_REGION);
+        if backend == GeminiBackend::Vertex && project.is_none() {
             return Err(ConfigError::Other(
-                "GEMINI_BACKEND=vertex needs GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_REGION".into(),
+                "GEMINI_BACKEND=vertex needs GOOGLE_CLOUD_PROJECT".into(),
             ));
         }
-        let api_key = match env.raw("GEMINI_API_KEY") {
+        let vertex_location = env.string(&VERTEX_LOCATION).unwrap_or_default();
+        if vertex_location.is_empty()
+            || !vertex_location
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(invalid(
+                &VERTEX_LOCATION,
+                &vertex_location,
+                "global or a region such as us-central1",
+            ));
+        }
+        let api_key = match env.raw(&GEMINI_API_KEY) {
             None => None,
             Some(key) if key.trim().is_empty() => None,
             Some(key) => {
                 let key = key.trim();
                 if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     return Err(ConfigError::Secret {
-                        var: "GEMINI_API_KEY",
+                        var: GEMINI_API_KEY.name,
                         reason: "contains whitespace or control characters".into(),
                     });
                 }
                 Some(SecretString::from(key.to_owned()))
             }
         };
-        let base_url = match env.string("GEMINI_BASE_URL") {
+        let base_url = match env.string(&GEMINI_BASE_URL) {
             None => None,
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 Some(url.trim_end_matches('/').to_owned())
             }
             Some(url) => {
                 return Err(invalid(
-                    "GEMINI_BASE_URL",
+                    &GEMINI_BASE_URL,
                     &url,
                     "an http:// or https:// URL",
                 ));
             }
         };
+        let fallback_model = match env.raw(&GEMINI_FALLBACK_MODEL) {
+            Some(v) if v.trim().is_empty() => None,
+            _ => env.model(&GEMINI_FALLBACK_MODEL)?,
+        };
         let gemini = GeminiConfig {
             backend,
             api_key,
-            model: env
-                .model("GEMINI_MODEL")?
-                .unwrap_or_else(|| DEFAULT_GEMINI_MODEL.into()),
-            fallback_model: match env.raw("GEMINI_FALLBACK_MODEL") {
-                Some(v) if v.trim().is_empty() => None,
-                Some(_) => env.model("GEMINI_FALLBACK_MODEL")?,
-                None => Some(DEFAULT_GEMINI_FALLBACK_MODEL.into()),
-            },
+            model: env.model(&GEMINI_MODEL)?.unwrap_or_default(),
+            fallback_model,
             base_url,
-            metadata_host: env
-                .string("GCE_METADATA_HOST")
-                .unwrap_or_else(|| DEFAULT_METADATA_HOST.into()),
+            metadata_host: env.string(&GCE_METADATA_HOST).unwrap_or_default(),
             project: project.clone(),
-            region,
-            timeout: env.seconds("GEMINI_TIMEOUT_SECS", 30, 1, 600)?,
-            first_byte_timeout: env.seconds("GEMINI_FIRST_BYTE_TIMEOUT_SECS", 10, 1, 300)?,
-            stall_timeout: env.seconds("GEMINI_STALL_TIMEOUT_SECS", 15, 1, 300)?,
-            max_output_tokens: env.number("GEMINI_MAX_OUTPUT_TOKENS", 1024, 64, 65_536)?,
-            max_retries: env.number("GEMINI_MAX_RETRIES", 2, 0, 5)?,
+            vertex_location,
+            timeout: env.seconds(&GEMINI_TIMEOUT_SECS, 1, 600)?,
+            first_byte_timeout: env.seconds(&GEMINI_FIRST_BYTE_TIMEOUT_SECS, 1, 300)?,
+            stall_timeout: env.seconds(&GEMINI_STALL_TIMEOUT_SECS, 1, 300)?,
+            max_output_tokens: env.number(&GEMINI_MAX_OUTPUT_TOKENS, 64, 65_536)?,
+            max_retries: env.number(&GEMINI_MAX_RETRIES, 0, 5)?,
         };
         let persona = match (
-            env.raw("ASSISTANT_PERSONA"),
-            env.string("ASSISTANT_PERSONA_FILE"),
+            env.raw(&ASSISTANT_PERSONA),
+            env.string(&ASSISTANT_PERSONA_FILE),
         ) {
             (Some(text), _) if !text.trim().is_empty() => text.trim().to_owned(),
             (_, Some(path)) => {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
                     invalid(
-                        "ASSISTANT_PERSONA_FILE",
+                        &ASSISTANT_PERSONA_FILE,
                         &path,
                         &format!("a readable file ({e})"),
                     )
                 })?;
                 if text.trim().is_empty() {
-                    return Err(invalid("ASSISTANT_PERSONA_FILE", &path, "a non-empty file"));
+                    return Err(invalid(&ASSISTANT_PERSONA_FILE, &path, "a non-empty file"));
                 }
                 text.trim().to_owned()
             }
             _ => DEFAULT_PERSONA.to_owned(),
         };
-        let log_format = match env.string("LOG_FORMAT").map(|s| s.to_ascii_lowercase()) {
+        let log_format = match env.string(&LOG_FORMAT).map(|s| s.to_ascii_lowercase()) {
             Some(f) if f == "json" => LogFormat::Json,
             Some(f) if f == "text" || f == "pretty" => LogFormat::Text,
-            Some(f) => return Err(invalid("LOG_FORMAT", &f, "json or text")),
+            Some(f) => return Err(invalid(&LOG_FORMAT, &f, "json or text")),
             None if cloud_run_service.is_some() || !std::io::stdout().is_terminal() => {
                 LogFormat::Json
             }
             None => LogFormat::Text,
         };
-        let log_level = env.string("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        let log_level = env.string(&LOG_LEVEL).unwrap_or_default();
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(invalid(
-                "LOG_LEVEL",
+                &LOG_LEVEL,
                 &log_level,
                 "error, warn, info, debug, trace or a tracing filter",
             ));
         }
         let rate_limit = RateLimitConfig {
-            enabled: env.bool("RATE_LIMIT_ENABLED", true)?,
-            user_per_minute: env.number("RATE_LIMIT_USER_PER_MINUTE", 30, 1, 100_000)?,
-            user_burst: env.number("RATE_LIMIT_USER_BURST", 10, 1, 100_000)?,
-            ip_per_minute: env.number("RATE_LIMIT_IP_PER_MINUTE", 120, 1, 1_000_000)?,
-            store: match env.string("RATE_LIMIT_STORE").as_deref() {
-                None | Some("memory") => RateLimitStore::Memory,
+            enabled: env.bool(&RATE_LIMIT_ENABLED)?,
+            user_per_minute: env.number(&RATE_LIMIT_USER_PER_MINUTE, 1, 100_000)?,
+            user_burst: env.number(&RATE_LIMIT_USER_BURST, 1, 100_000)?,
+            ip_per_minute: env.number(&RATE_LIMIT_IP_PER_MINUTE, 1, 1_000_000)?,
+            new_sessions_per_ip_per_hour: env.number(
+                &RATE_LIMIT_NEW_SESSIONS_PER_IP_PER_HOUR,
+                1,
+                1_000_000,
+            )?,
+            store: match env.string(&RATE_LIMIT_STORE).as_deref() {
+                Some("memory") => RateLimitStore::Memory,
                 Some("postgres") | Some("database") => RateLimitStore::Database,
-                Some(other) => {
-                    return Err(invalid("RATE_LIMIT_STORE", other, "memory or postgres"));
+                other => {
+                    return Err(invalid(
+                        &RATE_LIMIT_STORE,
+                        other.unwrap_or_default(),
+                        "memory or postgres",
+                    ));
                 }
             },
         };
-        let database_url = match env.raw("DATABASE_URL") {
-            Some(url) => DatabaseUrl::parse(&url)?,
-            None => DatabaseUrl::default_sqlite(),
+        let database_url = DatabaseUrl::parse(&env.raw_or_default(&DATABASE_URL))?;
+        let port = {
+            let value = env.string(&PORT).unwrap_or_default();
+            value
+                .parse::<u16>()
+                .map_err(|_| invalid(&PORT, &value, "a port number"))?
         };
+        let retention_days: u64 = env.number(&RETENTION_DAYS, 0, 36_500)?;
+        let session_ttl_days: u64 = env.number(&SESSION_TTL_DAYS, 1, 36_500)?;
         Ok(Config {
-            port: match env.string("PORT") {
-                None => 8080,
-                Some(p) => p
-                    .parse::<u16>()
-                    .map_err(|_| invalid("PORT", &p, "a port number"))?,
-            },
+            port,
             database_url,
-            database_max_connections: env.number("DATABASE_MAX_CONNECTIONS", 5, 1, 1000)?,
-            migrate_on_start: env.bool("MIGRATE_ON_START", true)?,
+            database_max_connections: env.number(&DATABASE_MAX_CONNECTIONS, 1, 1000)?,
+            migrate_on_start: env.bool(&MIGRATE_ON_START)?,
             gemini,
             persona,
-            context_turns: env.number("CONTEXT_TURNS", 6, 0, 100)?,
-            cors_origins: parse_cors(env.string("CORS_ORIGINS").as_deref())?,
-            trust_proxy: env.bool("TRUST_PROXY", false)?,
+            context_turns: env.number(&CONTEXT_TURNS, 0, 100)?,
+            cors_origins: parse_cors(env.string(&CORS_ORIGINS).as_deref())?,
+            trust_proxy: env.bool(&TRUST_PROXY)?,
             log_format,
             log_level,
             google_cloud_project: project,
+            google_cloud_region: region,
             cloud_run_service,
-            cloud_run_revision: env.string("K_REVISION"),
+            cloud_run_revision: env.string(&K_REVISION),
             rate_limit,
-            ai_daily_requests_per_user: env.number(
-                "AI_DAILY_REQUESTS_PER_USER",
-                100,
-                0,
-                10_000_000,
-            )?,
-            ai_daily_requests_total: env.number("AI_DAILY_REQUESTS_TOTAL", 450, 0, 100_000_000)?,
-            max_upload_bytes: env.number(
-                "MAX_UPLOAD_BYTES",
-                2 * 1024 * 1024,
-                1024,
-                100 * 1024 * 1024,
-            )?,
-            max_ws_message_bytes: env.number(
-                "MAX_WS_MESSAGE_BYTES",
-                16 * 1024,
-                1024,
-                16 * 1024 * 1024,
-            )?,
-            ws_idle_timeout: env.seconds("WS_IDLE_TIMEOUT", 300, 1, 24 * 3600)?,
-            ws_ping_interval: env.seconds("WS_PING_INTERVAL", 25, 1, 3600)?,
-            shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECS", 8, 0, 3600)?,
+            ai_daily_requests_per_user: env.number(&AI_DAILY_REQUESTS_PER_USER, 0, 10_000_000)?,
+            ai_daily_requests_per_ip: env.number(&AI_DAILY_REQUESTS_PER_IP, 0, 10_000_000)?,
+            ai_daily_requests_total: env.number(&AI_DAILY_REQUESTS_TOTAL, 0, 100_000_000)?,
+            max_upload_bytes: env.number(&MAX_UPLOAD_BYTES, 1024, 100 * 1024 * 1024)?,
+            max_ws_message_bytes: env.number(&MAX_WS_MESSAGE_BYTES, 1024, 16 * 1024 * 1024)?,
+            ws_idle_timeout: env.seconds(&WS_IDLE_TIMEOUT, 1, 24 * 3600)?,
+            ws_max_lifetime: env.seconds(&WS_MAX_LIFETIME_SECS, 10, 24 * 3600)?,
+            ws_ping_interval: env.seconds(&WS_PING_INTERVAL, 1, 3600)?,
+            http: HttpConfig {
+                header_read_timeout: env.seconds(&HTTP_HEADER_READ_TIMEOUT_SECS, 1, 600)?,
+                idle_timeout: env.seconds(&HTTP_IDLE_TIMEOUT_SECS, 1, 3600)?,
+                max_connections_per_ip: env.number(&MAX_CONNECTIONS_PER_IP, 1, 1_000_000)?,
+            },
+            session_ttl: Duration::from_secs(session_ttl_days * 86_400),
+            retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
+            shutdown_grace: env.seconds(&SHUTDOWN_GRACE_SECS, 0, 3600)?,
         })
     }
 
@@ -547,17 +522,23 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("google_cloud_project", &self.google_cloud_project)
+            .field("google_cloud_region", &self.google_cloud_region)
             .field("cloud_run_service", &self.cloud_run_service)
             .field("rate_limit", &self.rate_limit)
             .field(
                 "ai_daily_requests_per_user",
                 &self.ai_daily_requests_per_user,
             )
+            .field("ai_daily_requests_per_ip", &self.ai_daily_requests_per_ip)
             .field("ai_daily_requests_total", &self.ai_daily_requests_total)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_ws_message_bytes", &self.max_ws_message_bytes)
             .field("ws_idle_timeout", &self.ws_idle_timeout)
+            .field("ws_max_lifetime", &self.ws_max_lifetime)
             .field("ws_ping_interval", &self.ws_ping_interval)
+            .field("http", &self.http)
+            .field("session_ttl", &self.session_ttl)
+            .field("retention", &self.retention)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
@@ -573,7 +554,7 @@ impl fmt::Debug for GeminiConfig {
             .field("base_url", &self.base_url)
             .field("metadata_host", &self.metadata_host)
             .field("project", &self.project)
-            .field("region", &self.region)
+            .field("vertex_location", &self.vertex_location)
             .field("timeout", &self.timeout)
             .field("first_byte_timeout", &self.first_byte_timeout)
             .field("stall_timeout", &self.stall_timeout)
@@ -583,9 +564,9 @@ impl fmt::Debug for GeminiConfig {
     }
 }
 
-fn invalid(var: &'static str, value: &str, expected: &str) -> ConfigError {
+fn invalid(var: &EnvVar, value: &str, expected: &str) -> ConfigError {
     ConfigError::Invalid {
-        var,
+        var: var.name,
         value: value.to_owned(),
         expected: expected.to_owned(),
     }
@@ -610,7 +591,7 @@ fn parse_cors(value: Option<&str>) -> Result<CorsOrigins, ConfigError> {
         });
         if !valid {
             return Err(invalid(
-                "CORS_ORIGINS",
+                &vars::CORS_ORIGINS,
                 entry,
                 "comma-separated origins like https://example.com or http://localhost:3000 (scheme and host, no path), or *",
             ));
@@ -620,59 +601,64 @@ fn parse_cors(value: Option<&str>) -> Result<CorsOrigins, ConfigError> {
     Ok(CorsOrigins::List(origins))
 }
 
+/// Looks variables up by their declaration, so nothing can be read that is not documented, and
+/// an unset variable falls back to its declared default.
 struct Env<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    read: RefCell<BTreeSet<&'static str>>,
 }
 
 impl Env<'_> {
-    fn raw(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
+    /// The value as set, untrimmed; None when unset.
+    fn raw(&self, var: &EnvVar) -> Option<String> {
+        self.read.borrow_mut().insert(var.name);
+        (self.lookup)(var.name)
     }
 
-    /// A non-empty, trimmed value; empty counts as unset, as shells and Terraform often export
-    /// empty strings for "no value".
-    fn string(&self, name: &str) -> Option<String> {
-        self.raw(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn bool(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.string(name).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) => match v.as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(invalid(name, &v, "true or false")),
-            },
+    fn raw_or_default(&self, var: &EnvVar) -> String {
+        match (self.raw(var), var.default) {
+            (Some(value), _) => value,
+            (None, Default::Value(default)) => default.to_owned(),
+            (None, _) => String::new(),
         }
     }
 
-    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    /// A non-empty, trimmed value, or the declared default; empty counts as unset, as shells and
+    /// Terraform often export empty strings for "no value".
+    fn string(&self, var: &EnvVar) -> Option<String> {
+        self.raw(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .or_else(|| match var.default {
+                Default::Value(default) => Some(default.to_owned()),
+                _ => None,
+            })
+    }
+
+    fn bool(&self, var: &EnvVar) -> Result<bool, ConfigError> {
+        let value = self.string(var).unwrap_or_default().to_ascii_lowercase();
+        match value.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(invalid(var, &value, "true or false")),
+        }
+    }
+
+    fn number<T>(&self, var: &EnvVar, min: T, max: T) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
     {
-        match self.string(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<T>()
-                .ok()
-                .filter(|n| *n >= min && *n <= max)
-                .ok_or_else(|| invalid(name, &v, &format!("a whole number from {min} to {max}"))),
-        }
+        let value = self.string(var).unwrap_or_default();
+        value
+            .parse::<T>()
+            .ok()
+            .filter(|n| *n >= min && *n <= max)
+            .ok_or_else(|| invalid(var, &value, &format!("a whole number from {min} to {max}")))
     }
 
     /// Seconds as a plain number, or with an `s`, `m` or `h` suffix.
-    fn seconds(
-        &self,
-        name: &'static str,
-        default: u64,
-        min: u64,
-        max: u64,
-    ) -> Result<Duration, ConfigError> {
-        let Some(v) = self.string(name) else {
-            return Ok(Duration::from_secs(default));
-        };
+    fn seconds(&self, var: &EnvVar, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        let v = self.string(var).unwrap_or_default();
         let (digits, unit) = match v.chars().last() {
             Some('s') => (&v[..v.len() - 1], 1),
             Some('m') => (&v[..v.len() - 1], 60),
@@ -688,15 +674,15 @@ impl Env<'_> {
             .map(Duration::from_secs)
             .ok_or_else(|| {
                 invalid(
-                    name,
+                    var,
                     &v,
                     &format!("a number of seconds from {min} to {max} (suffixes s, m, h allowed)"),
                 )
             })
     }
 
-    fn model(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
-        match self.string(name) {
+    fn model(&self, var: &EnvVar) -> Result<Option<String>, ConfigError> {
+        match self.string(var) {
             None => Ok(None),
             Some(m)
                 if m.len() <= 100
@@ -705,11 +691,7 @@ impl Env<'_> {
             {
                 Ok(Some(m))
             }
-            Some(m) => Err(invalid(
-                name,
-                &m,
-                "a model id such as gemini-3.5-flash-lite",
-            )),
+            Some(m) => Err(invalid(var, &m, "a model id such as gemini-3.5-flash-lite")),
         }
     }
 }
@@ -850,15 +832,19 @@ mod tests {
     }
 
     #[test]
-    fn vertex_needs_project_and_region() {
+    fn vertex_needs_a_project_and_defaults_to_the_global_location() {
         assert!(config(&[("GEMINI_BACKEND", "vertex")]).is_err());
+        let c = config(&[("GEMINI_BACKEND", "vertex"), ("GOOGLE_CLOUD_PROJECT", "p")]).unwrap();
+        assert!(c.gemini.is_online(), "vertex needs no API key");
+        assert_eq!(c.gemini.vertex_location, "global");
         let c = config(&[
             ("GEMINI_BACKEND", "vertex"),
             ("GOOGLE_CLOUD_PROJECT", "p"),
-            ("GOOGLE_CLOUD_REGION", "us-central1"),
+            ("VERTEX_LOCATION", "europe-west4"),
         ])
         .unwrap();
-        assert!(c.gemini.is_online(), "vertex needs no API key");
+        assert_eq!(c.gemini.vertex_location, "europe-west4");
+        assert!(config(&[("VERTEX_LOCATION", "Europe West")]).is_err());
     }
 
     #[test]
@@ -894,37 +880,36 @@ mod tests {
     }
 
     #[test]
-    fn every_env_var_read_is_documented() {
-        // Parse the source for lookups and compare with the documented table, so a new
-        // variable cannot ship undocumented.
-        // Whitespace removed: rustfmt may break `env.number(` and its name across lines.
-        let source: String = include_str!("config.rs").split_whitespace().collect();
-        let documented: std::collections::BTreeSet<&str> =
-            ENV_VARS.iter().map(|v| v.name).collect();
-        let mut read = std::collections::BTreeSet::new();
-        for pattern in [
-            "env.string(\"",
-            "env.raw(\"",
-            "env.bool(\"",
-            "env.number(\"",
-            "env.seconds(\"",
-            "env.model(\"",
-        ] {
-            for piece in source.split(pattern).skip(1) {
-                if let Some(name) = piece.split('"').next() {
-                    read.insert(name);
-                }
-            }
-        }
-        assert!(!read.is_empty());
-        for name in &read {
-            assert!(
-                documented.contains(name),
-                "{name} is read but not in ENV_VARS"
-            );
-        }
-        for name in &documented {
-            assert!(read.contains(name), "{name} is documented but never read");
-        }
+    fn every_declared_variable_is_read_and_nothing_else() {
+        let read = Config::names_read(|_| None);
+        let declared: BTreeSet<&str> = ENV_VARS.iter().map(|v| v.name).collect();
+        assert_eq!(read, declared);
+    }
+
+    #[test]
+    fn declared_defaults_are_the_parsed_defaults() {
+        // Every `Value` default must parse: the configuration with nothing set is exactly the
+        // documented one.
+        let c = config(&[]).expect("the declared defaults are valid");
+        assert_eq!(
+            c.port.to_string(),
+            vars::PORT.default.to_string(),
+            "PORT default"
+        );
+        assert_eq!(c.ws_max_lifetime, Duration::from_secs(1800));
+        assert_eq!(c.ai_daily_requests_per_ip, 100);
+        assert_eq!(c.rate_limit.new_sessions_per_ip_per_hour, 20);
+        assert_eq!(c.session_ttl, Duration::from_secs(180 * 86_400));
+        assert_eq!(c.retention, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.gemini.vertex_location, "global");
+        assert_eq!(config(&[("RETENTION_DAYS", "0")]).unwrap().retention, None);
+    }
+
+    #[test]
+    fn the_markdown_table_has_a_row_per_variable() {
+        let table = markdown_table();
+        assert_eq!(table.lines().count(), ENV_VARS.len() + 2);
+        assert!(table.contains("| `PORT` | 8080 | TCP port to listen on"));
     }
 }

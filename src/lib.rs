@@ -1,20 +1,28 @@
 //! Ballsy: a voice assistant you talk to in the browser, served by one Rust process.
 //!
 //! Module map: `config` (environment), `telemetry` (Cloud Logging JSON), `store` (Postgres and
-//! SQLite behind one API), `assistant` (smart commands, math, persona; pure), `ai` (Gemini and
-//! the offline model), `limits` (rate limits, AI budgets), `turn` (one command, end to end),
-//! `http` (router, middleware, resources), `ws` (the voice socket), `app` (wiring, shutdown),
-//! `cli` (subcommands).
+//! SQLite behind one API), `conversation` (turns, sources, statuses), `assistant` (smart
+//! commands, math, persona; pure), `ai` (Gemini and the offline model), `limits` (rate limits,
+//! AI budgets), `turns` (the turns service: one command, end to end), `error` (the errors
+//! clients see), `state` (what handlers share), `hub` (each user's open sockets), `identity` (who is calling), `http` (router, middleware, resources), `ws`
+//! (the voice socket), `net` (the accept loop and connection limits), `server` (wiring,
+//! shutdown), `cli` (subcommands).
 #![forbid(unsafe_code)]
 
 pub mod ai;
-pub mod app;
 pub mod assistant;
 pub mod cli;
 pub mod config;
+pub mod conversation;
+pub mod error;
 pub mod http;
+pub mod hub;
+pub mod identity;
 pub mod limits;
+pub mod net;
+pub mod server;
+pub mod state;
 pub mod store;
 pub mod telemetry;
-pub mod turn;
+pub mod turns;
 pub mod ws;

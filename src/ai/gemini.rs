@@ -17,6 +17,7 @@
 //!   by an overall deadline.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -35,6 +36,7 @@ use super::{
     AiError, ChatEvent, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, Role, Usage,
 };
 use crate::config::{DEFAULT_GEMINI_BASE_URL, GeminiBackend, GeminiConfig};
+use crate::conversation::Source;
 
 /// A 429 asking us to wait longer than this is not retried in a voice turn; the fallback model
 /// (a separate quota bucket) is tried instead, or the user gets a clear sentence.
@@ -62,7 +64,8 @@ struct Inner {
     base_url: String,
     backend: GeminiBackend,
     project: String,
-    region: String,
+    /// Vertex AI location (`global` or a region).
+    location: String,
     model: String,
     fallback_model: Option<String>,
     timeout: Duration,
@@ -70,6 +73,8 @@ struct Inner {
     stall_timeout: Duration,
     max_output_tokens: u32,
     max_retries: u32,
+    /// Whether requests still carry `store: false` (see `opt_out_of_storage`).
+    send_store_false: AtomicBool,
 }
 
 enum Auth {
@@ -85,7 +90,7 @@ impl GeminiClient {
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("ballsy/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let region = config.region.clone().unwrap_or_default();
+        let location = config.vertex_location.clone();
         let (auth, default_base) = match config.backend {
             GeminiBackend::DeveloperApi => {
                 let key = config
@@ -95,10 +100,11 @@ impl GeminiClient {
                 (Auth::ApiKey(key), DEFAULT_GEMINI_BASE_URL.to_owned())
             }
             GeminiBackend::Vertex => {
-                let base = if region == "global" {
+                // Gemini 3 is served from the global endpoint first; a region has its own host.
+                let base = if location == "global" {
                     "https://aiplatform.googleapis.com".to_owned()
                 } else {
-                    format!("https://{region}-aiplatform.googleapis.com")
+                    format!("https://{location}-aiplatform.googleapis.com")
                 };
                 (
                     Auth::Vertex(TokenSource::new(http.clone(), &config.metadata_host)),
@@ -113,7 +119,7 @@ impl GeminiClient {
                 base_url: config.base_url.clone().unwrap_or(default_base),
                 backend: config.backend,
                 project: config.project.clone().unwrap_or_default(),
-                region,
+                location,
                 model: config.model.clone(),
                 fallback_model: config
                     .fallback_model
@@ -124,14 +130,15 @@ impl GeminiClient {
                 stall_timeout: config.stall_timeout,
                 max_output_tokens: config.max_output_tokens,
                 max_retries: config.max_retries,
+                send_store_false: AtomicBool::new(true),
             }),
         })
     }
 }
 
 impl ChatModel for GeminiClient {
-    fn source(&self) -> &'static str {
-        "gemini"
+    fn source(&self) -> Source {
+        Source::Gemini
     }
 
     fn model_name(&self) -> &str {
@@ -215,6 +222,9 @@ impl ChatModel for GeminiClient {
                     yield Err(error);
                     return;
                 }
+                if inner.forget_store_field(&error) {
+                    continue;
+                }
                 match policy.next_step(&error, deadline) {
                     Step::Retry(delay) => {
                         tracing::warn!(error = %error, model = %model, delay_ms = delay.as_millis() as u64, "retrying the model request");
@@ -246,10 +256,11 @@ impl ChatModel for GeminiClient {
         let inner = self.inner.clone();
         Box::pin(async move {
             let deadline = Instant::now() + inner.timeout;
-            let body = inner.transcription_body(&audio, &normalize_audio_mime(&mime_type));
+            let mime_type = normalize_audio_mime(&mime_type);
             let mut policy = RetryPolicy::new(&inner);
             loop {
                 let model = policy.model().to_owned();
+                let body = inner.transcription_body(&audio, &mime_type);
                 let result = async {
                     let response = inner
                         .send(&model, "generateContent", &body, deadline)
@@ -267,6 +278,7 @@ impl ChatModel for GeminiClient {
                 .await;
                 match result {
                     Ok(text) => return Ok(clean_transcript(&text)),
+                    Err(error) if inner.forget_store_field(&error) => continue,
                     Err(error) => match policy.next_step(&error, deadline) {
                         Step::Retry(delay) => tokio::time::sleep(delay).await,
                         Step::SwitchModel => policy.switch_model(),
@@ -296,7 +308,7 @@ impl Inner {
             }
             GeminiBackend::Vertex => format!(
                 "{}/v1/projects/{}/locations/{}/publishers/google/models/{model}:{method}{query}",
-                self.base_url, self.project, self.region
+                self.base_url, self.project, self.location
             ),
         }
     }
@@ -374,15 +386,45 @@ impl Inner {
         if let Some(thinking) = thinking_config(model) {
             generation["thinkingConfig"] = thinking;
         }
-        json!({
+        let mut body = json!({
             "systemInstruction": { "parts": [{ "text": request.system }] },
             "contents": contents,
             "generationConfig": generation,
-        })
+        });
+        self.opt_out_of_storage(&mut body);
+        body
+    }
+
+    /// Since 2026-10-26 new paid Developer API projects keep generateContent requests (for up
+    /// to 55 days) unless a request says `store: false`. Conversations are the user's, so every
+    /// request opts out. The REST field is documented per request; if the API ever rejects it,
+    /// `forget_store_field` stops sending it and says so in the log.
+    fn opt_out_of_storage(&self, body: &mut Value) {
+        if self.backend == GeminiBackend::DeveloperApi
+            && self.send_store_false.load(Ordering::Relaxed)
+        {
+            body["store"] = json!(false);
+        }
+    }
+
+    /// True once, when `error` is the API refusing the `store` field: the caller retries
+    /// without it.
+    fn forget_store_field(&self, error: &AiError) -> bool {
+        let AiError::BadRequest(message) = error else {
+            return false;
+        };
+        let rejected = message.contains("\"store\"") && message.contains("Unknown name");
+        if rejected && self.send_store_false.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "the Gemini API rejected store:false; sending requests without it. Turn off request logging in Google AI Studio (Logs and datasets, Settings) instead"
+            );
+            return true;
+        }
+        false
     }
 
     fn transcription_body(&self, audio: &[u8], mime_type: &str) -> Value {
-        json!({
+        let mut body = json!({
             "contents": [{
                 "role": "user",
                 "parts": [
@@ -394,7 +436,9 @@ impl Inner {
                 ],
             }],
             "generationConfig": { "maxOutputTokens": self.max_output_tokens },
-        })
+        });
+        self.opt_out_of_storage(&mut body);
+        body
     }
 
     /// Removes the API key from an error message, in case an upstream ever echoes it.
@@ -412,6 +456,7 @@ impl Inner {
         };
         match error {
             AiError::Unavailable(m) => AiError::Unavailable(clean(m)),
+            AiError::NoQuota(m) => AiError::NoQuota(clean(m)),
             AiError::Transport(m) => AiError::Transport(clean(m)),
             AiError::Blocked(m) => AiError::Blocked(clean(m)),
             AiError::BadRequest(m) => AiError::BadRequest(clean(m)),
@@ -617,16 +662,25 @@ fn error_from_body(error: &Value, retry_after_header: Option<Duration>) -> AiErr
                 .and_then(parse_duration)
                 .or_else(|| parse_retry_in_message(&message))
                 .or(retry_after_header);
-            let daily = detail_of("google.rpc.QuotaFailure")
+            let violations = detail_of("google.rpc.QuotaFailure")
                 .and_then(|d| d.get("violations"))
                 .and_then(Value::as_array)
-                .is_some_and(|violations| {
-                    violations.iter().any(|v| {
-                        v.get("quotaId")
-                            .and_then(Value::as_str)
-                            .is_some_and(|id| id.contains("PerDay"))
-                    })
-                });
+                .cloned()
+                .unwrap_or_default();
+            // A limit of 0 means the plan has no quota for this model at all (the free tier of
+            // some models); waiting until tomorrow would not help.
+            let no_quota = message.contains("limit: 0,")
+                || violations
+                    .iter()
+                    .any(|v| v.get("quotaValue").and_then(Value::as_str) == Some("0"));
+            if no_quota {
+                return AiError::NoQuota(message);
+            }
+            let daily = violations.iter().any(|v| {
+                v.get("quotaId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.contains("PerDay"))
+            });
             AiError::RateLimited { retry_after, daily }
         }
         (400, _) | (_, "INVALID_ARGUMENT") | (_, "FAILED_PRECONDITION") => {
@@ -704,7 +758,9 @@ impl<'a> RetryPolicy<'a> {
 
     fn next_step(&mut self, error: &AiError, deadline: Instant) -> Step {
         let step = match error {
-            AiError::NotFound(_) | AiError::RateLimited { daily: true, .. } => {
+            AiError::NotFound(_)
+            | AiError::NoQuota(_)
+            | AiError::RateLimited { daily: true, .. } => {
                 if self.can_switch() {
                     Step::SwitchModel
                 } else {

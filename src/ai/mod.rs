@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
 use crate::config::Config;
+use crate::conversation::Source;
 
 /// Who said a line of the conversation, in Gemini's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +79,8 @@ pub type ChatStream = BoxStream<'static, Result<ChatEvent, AiError>>;
 /// dropping the stream cancels it (the upstream connection is closed), which is how barge-in
 /// stops a reply.
 pub trait ChatModel: Send + Sync {
-    /// `gemini` or `offline`: the `source` of answers from this model.
-    fn source(&self) -> &'static str;
+    /// `Gemini` or `Offline`: the `source` of answers from this model.
+    fn source(&self) -> Source;
     /// The configured model id.
     fn model_name(&self) -> &str;
     fn stream_chat(&self, request: ChatRequest) -> ChatStream;
@@ -99,6 +100,10 @@ pub enum AiError {
         retry_after: Option<Duration>,
         daily: bool,
     },
+    /// A quota whose limit is 0: the project's plan does not include this model at all (the
+    /// free tier for some models). Not "used up for today": it never had any.
+    #[error("the model is not available on this project's plan: {0}")]
+    NoQuota(String),
     #[error("the model API is unavailable: {0}")]
     Unavailable(String),
     #[error("the model API timed out ({0})")]
@@ -131,6 +136,9 @@ impl AiError {
             AiError::RateLimited { .. } => {
                 "My AI service is getting too many questions right now. Please try again in a minute."
             }
+            AiError::NoQuota(_) => {
+                "My AI service isn't available on this server's plan right now, so I'll search the web for that instead."
+            }
             AiError::Unavailable(_) | AiError::Transport(_) | AiError::Protocol(_) => {
                 "I couldn't reach my AI service just now, so I'll search the web for that instead."
             }
@@ -146,9 +154,7 @@ impl AiError {
             AiError::EmptyAnswer => {
                 "I don't have a good answer for that, so I'll search the web instead."
             }
-            AiError::Offline => {
-                "I'm in offline mode, so I can only handle smart commands. Set GEMINI_API_KEY to turn on answers from Gemini."
-            }
+            AiError::Offline => offline::OFFLINE_ANSWER,
         }
     }
 
@@ -163,6 +169,7 @@ impl AiError {
                 | AiError::BadRequest(_)
                 | AiError::Auth(_)
                 | AiError::NotFound(_)
+                | AiError::NoQuota(_)
                 | AiError::EmptyAnswer
         )
     }
@@ -172,6 +179,7 @@ impl AiError {
         match self {
             AiError::RateLimited { daily: true, .. } => "quota_daily",
             AiError::RateLimited { .. } => "rate_limited",
+            AiError::NoQuota(_) => "no_quota",
             AiError::Unavailable(_) => "unavailable",
             AiError::Timeout(_) => "timeout",
             AiError::Transport(_) => "transport",

@@ -1,9 +1,10 @@
 //! The keyless model used when no Gemini key is configured.
 //!
 //! Smart commands do not need a model, so Ballsy is useful without one; open questions get an
-//! honest sentence saying the assistant is offline and how to turn Gemini on. The answer is
-//! streamed in a few pieces like a real one, so the page's streaming path is exercised in local
-//! development and in tests without any network.
+//! honest sentence, written for the person asking (not for the operator: how to turn Gemini on
+//! is in the start-up log and in `GET /api/session`). The answer is streamed in a few pieces
+//! like a real one, so the page's streaming path is exercised in local development and in tests
+//! without any network.
 
 use std::time::Duration;
 
@@ -13,12 +14,16 @@ use futures_util::future::BoxFuture;
 use super::{
     AiError, ChatEvent, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, Usage,
 };
+use crate::conversation::Source;
 
 pub const OFFLINE_MODEL_NAME: &str = "offline";
 
-pub const OFFLINE_ANSWER: &str = "I'm running in offline mode, so I can't answer open questions yet. \
-Smart commands like opening YouTube, maps, math, the time and the date all work. \
-To connect me to Gemini, set GEMINI_API_KEY and restart me.";
+pub const OFFLINE_ANSWER: &str = "Open questions aren't available on this server, but I can do commands right now. \
+Try \"play lofi on YouTube\", \"directions to the airport\", \"what's 15% of 240\" or \"what time is it\". \
+Say \"help\" to hear everything I can do.";
+
+/// For operators (logs and `GET /api/session`), never spoken.
+pub const OPERATOR_HINT: &str = "No model is configured: set GEMINI_API_KEY (or GEMINI_BACKEND=vertex) to answer open questions with Gemini.";
 
 #[derive(Debug, Clone)]
 pub struct OfflineModel {
@@ -35,8 +40,8 @@ impl Default for OfflineModel {
 }
 
 impl ChatModel for OfflineModel {
-    fn source(&self) -> &'static str {
-        "offline"
+    fn source(&self) -> Source {
+        Source::Offline
     }
 
     fn model_name(&self) -> &str {
@@ -97,7 +102,10 @@ mod tests {
         assert!(deltas.len() >= 3, "{deltas:?}");
         assert_eq!(deltas.concat(), OFFLINE_ANSWER);
         assert!(matches!(events.last(), Some(Ok(ChatEvent::Done(_)))));
-        assert!(OFFLINE_ANSWER.contains("GEMINI_API_KEY"));
+        assert!(
+            !OFFLINE_ANSWER.contains("GEMINI"),
+            "the offline answer is for users, not operators"
+        );
     }
 
     #[tokio::test]

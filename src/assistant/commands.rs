@@ -24,6 +24,46 @@ const NAME_REPLY: &str = "I'm Ballsy, your personal voice assistant!";
 const HOW_ARE_YOU_REPLY: &str = "I'm doing great! Ready to help you with anything you need!";
 const EXIT_REPLY: &str = "Goodbye! Take care!";
 const ASK_WHAT_REPLY: &str = "What would you like to know?";
+/// What "help" and "what can you do" answer, whatever model is configured.
+pub const HELP_REPLY: &str = "I can play music and videos on YouTube or Spotify, open maps and directions, read the news, search the web, do exact maths with follow-ups like \"times 2\", and tell you the time and date. Try \"play lofi on YouTube\" or \"what's 15% of 240\".";
+const THANKS_REPLY: &str = "You're welcome!";
+
+const HELP_QUESTIONS: &[&str] = &[
+    "help",
+    "help me",
+    "i need help",
+    "what can you do",
+    "what else can you do",
+    "what are you able to do",
+    "what can i ask you",
+    "what can i ask",
+    "what can i say",
+    "what do you do",
+    "what can you help with",
+    "what can you help me with",
+    "how do i use you",
+    "how does this work",
+    "what are your features",
+    "what are your skills",
+];
+
+const THANKS: &[&str] = &[
+    "thanks",
+    "thank you",
+    "thank you so much",
+    "thank you very much",
+    "thanks a lot",
+    "thanks so much",
+    "many thanks",
+    "much appreciated",
+    "cheers",
+    "thx",
+    "ty",
+    "great thanks",
+    "ok thanks",
+    "okay thanks",
+    "perfect thanks",
+];
 
 const GREETINGS: &[&str] = &["hello", "hi", "hey", "hiya", "howdy"];
 /// Words that may follow a greeting without making it a request ("hi there", "hey Ballsy").
@@ -149,7 +189,7 @@ enum Clock {
 }
 
 /// Decides what to do with a command (non-empty, at most 1000 characters, any Unicode).
-pub fn route(command: &str, ctx: &Context<'_>) -> Routed {
+pub fn route(command: &str, ctx: &Context) -> Routed {
     let text = normalize(command);
     let command_words = words(&text);
     if let Some(reply) = conversational_reply(&command_words) {
@@ -159,8 +199,8 @@ pub fn route(command: &str, ctx: &Context<'_>) -> Routed {
         return Routed::Reply(clock_reply(clock, ctx));
     }
     let request = strip_leading_fillers(&text);
-    if let Some(reply) = math_reply(request, ctx.previous_result) {
-        return Routed::Reply(reply);
+    if let Some(routed) = math_route(request) {
+        return routed;
     }
     if let Some(reply) = site_reply(request) {
         return Routed::Reply(reply);
@@ -190,18 +230,6 @@ pub fn route(command: &str, ctx: &Context<'_>) -> Routed {
         text: question_text,
         kind: QuestionKind::General,
     })
-}
-
-/// Cheap check: is this a chained calculation ("+ 6", "* 2", "times 3", "divided by 4")
-/// that needs the previous result? Agrees with [`route`]: true exactly when `route` would
-/// continue the previous result.
-pub fn needs_previous_result(command: &str) -> bool {
-    let text = normalize(command);
-    let command_words = words(&text);
-    if conversational_reply(&command_words).is_some() || clock_question(&command_words).is_some() {
-        return false;
-    }
-    math::classify(math_expression(strip_leading_fillers(&text))) == MathForm::Chained
 }
 
 /// After the model answered a who/what question: a non-answer becomes a search, as in the
@@ -257,7 +285,8 @@ pub fn failure_fallback(question: &Question) -> Action {
     Action::Search { query }
 }
 
-/// Greeting, name, how-are-you and exit, judged on the command's lowercase words.
+/// Greeting, name, how-are-you, help, thanks and exit, judged on the command's lowercase
+/// words.
 fn conversational_reply(command_words: &[String]) -> Option<Reply> {
     if is_greeting(command_words) {
         return Some(Reply::say("greeting", GREETING_REPLY));
@@ -265,6 +294,17 @@ fn conversational_reply(command_words: &[String]) -> Option<Reply> {
     let request = strip_leading_filler_words(command_words);
     let core = strip_trailing_filler_words(request);
     let is_one_of = |phrases: &[&str]| phrases.iter().any(|phrase| equals_words(core, phrase));
+    if is_one_of(HELP_QUESTIONS) {
+        return Some(Reply::say("help", HELP_REPLY));
+    }
+    // "thanks" and "thank you" are also trailing fillers, so a bare thank-you strips to nothing.
+    let thanked = THANKS
+        .iter()
+        .any(|phrase| equals_words(core, phrase) || equals_words(request, phrase))
+        || (core.is_empty() && request.iter().any(|w| w == "thanks" || w == "thank"));
+    if thanked {
+        return Some(Reply::say("thanks", THANKS_REPLY));
+    }
     if is_one_of(NAME_QUESTIONS) {
         return Some(Reply::say("name", NAME_REPLY));
     }
@@ -315,22 +355,25 @@ fn contains_question(command_words: &[String], phrases: &[&str]) -> bool {
     })
 }
 
-/// "It's 05:05 PM (Europe/Berlin)" / "Today is November 24, 2026 (UTC)", in the user's
-/// zone when known, always naming the zone used.
-fn clock_reply(clock: Clock, ctx: &Context<'_>) -> Reply {
-    let (zone, local) = match ctx.timezone {
-        Some(zone) => (zone.name(), ctx.now.with_timezone(&zone).naive_local()),
-        None => ("UTC", ctx.now.naive_utc()),
+/// "It's 5:05 PM." / "Today is Tuesday, November 24, 2026.": spoken forms, in the user's zone
+/// when the client sent one (no zone name to read out), else in UTC, which the reply then says.
+fn clock_reply(clock: Clock, ctx: &Context) -> Reply {
+    let (local, utc_note) = match ctx.timezone {
+        Some(zone) => (ctx.now.with_timezone(&zone).naive_local(), ""),
+        None => (ctx.now.naive_utc(), " UTC"),
     };
     match clock {
         Clock::Time => Reply::say(
             "time",
-            format!("It's {} ({zone})", local.format("%I:%M %p")),
+            format!("It's {}{utc_note}.", local.format("%-I:%M %p")),
         ),
-        Clock::Date => Reply::say(
-            "date",
-            format!("Today is {} ({zone})", local.format("%B %-d, %Y")),
-        ),
+        Clock::Date => {
+            let note = if utc_note.is_empty() { "" } else { " (UTC)" };
+            Reply::say(
+                "date",
+                format!("Today is {}{note}.", local.format("%A, %B %-d, %Y")),
+            )
+        }
     }
 }
 
@@ -341,24 +384,47 @@ fn math_expression(request: &str) -> &str {
     }
 }
 
-fn math_reply(request: &str, previous: Option<&Number>) -> Option<Reply> {
+/// A calculation answers at once; a chained one ("+ 6", "times 2") waits for the previous
+/// result, which the caller loads only in that case.
+fn math_route(request: &str) -> Option<Routed> {
     let expression = math_expression(request);
-    if math::classify(expression) == MathForm::NotMath {
-        return None;
+    match math::classify(expression) {
+        MathForm::NotMath => None,
+        MathForm::Chained => Some(Routed::Continue(Chained {
+            expression: expression.to_owned(),
+        })),
+        _ => Some(Routed::Reply(calculate(expression, None))),
     }
-    Some(match math::evaluate(expression, previous) {
+}
+
+fn calculate(expression: &str, previous: Option<&Number>) -> Reply {
+    match math::evaluate(expression, previous) {
         Ok(result) => Reply {
             calculation: Some(result.clone()),
             ..Reply::say("math", result.to_string())
         },
         Err(error) => Reply::say("math", error.sentence()),
-    })
+    }
+}
+
+/// A calculation that continues the previous result ("+ 6", "times 2").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chained {
+    expression: String,
+}
+
+impl Chained {
+    /// The answer, given the user's last result (None: there is none).
+    pub fn answer(&self, previous: Option<&Number>) -> Reply {
+        calculate(&self.expression, previous)
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod testing {
     use chrono::{DateTime, TimeZone, Utc};
 
+    use crate::assistant::math::Number;
     use crate::assistant::{Action, Context, Question, QuestionKind, Reply, Routed, route};
 
     /// 2026-11-24 16:05:00 UTC: 05:05 PM in Berlin, 11:05 AM in New York.
@@ -368,25 +434,32 @@ pub(crate) mod testing {
             .expect("valid fixed date")
     }
 
-    pub(crate) fn context() -> Context<'static> {
+    pub(crate) fn context() -> Context {
         Context {
             now: fixed_now(),
             timezone: None,
-            previous_result: None,
+        }
+    }
+
+    /// Routes `command` as the turns service does, continuing `previous` for chains.
+    pub(crate) fn resolve(command: &str, ctx: &Context, previous: Option<&Number>) -> Routed {
+        match route(command, ctx) {
+            Routed::Continue(chained) => Routed::Reply(chained.answer(previous)),
+            other => other,
         }
     }
 
     pub(crate) fn reply(command: &str) -> Reply {
-        match route(command, &context()) {
+        match resolve(command, &context(), None) {
             Routed::Reply(reply) => reply,
-            Routed::Ask(question) => panic!("{command:?} went to the model: {question:?}"),
+            other => panic!("{command:?} went to the model: {other:?}"),
         }
     }
 
     pub(crate) fn question(command: &str) -> Question {
         match route(command, &context()) {
             Routed::Ask(question) => question,
-            Routed::Reply(reply) => panic!("{command:?} was answered by a rule: {reply:?}"),
+            other => panic!("{command:?} was answered by a rule: {other:?}"),
         }
     }
 
@@ -402,9 +475,9 @@ pub(crate) mod testing {
 
     /// The rule that answered, or None when the command went to the model.
     pub(crate) fn rule_or_none(command: &str) -> Option<&'static str> {
-        match route(command, &context()) {
+        match resolve(command, &context(), None) {
             Routed::Reply(reply) => Some(reply.rule),
-            Routed::Ask(_) => None,
+            _ => None,
         }
     }
 
@@ -566,7 +639,30 @@ mod tests {
     }
 
     #[test]
-    fn time_uses_the_users_zone_and_names_it() {
+    fn help_and_thanks_are_answered_by_rules() {
+        for command in [
+            "help",
+            "Help!",
+            "what can you do?",
+            "What can I ask you",
+            "ballsy, what can you do",
+        ] {
+            assert_eq!(rule(command), "help", "{command:?}");
+        }
+        for command in ["thanks", "Thank you!", "thanks a lot ballsy", "ok, thanks"] {
+            assert_eq!(rule(command), "thanks", "{command:?}");
+        }
+        for command in [
+            "help me write a poem",
+            "thanks to whom was the war won",
+            "what can you do about climate change",
+        ] {
+            assert!(is_general(command), "{command:?}");
+        }
+    }
+
+    #[test]
+    fn time_is_spoken_in_the_users_zone() {
         let berlin = Context {
             timezone: Some(Tz::Europe__Berlin),
             ..context()
@@ -574,7 +670,7 @@ mod tests {
         let Routed::Reply(time) = route("what time is it", &berlin) else {
             panic!("time is a rule");
         };
-        assert_eq!(time.response, "It's 05:05 PM (Europe/Berlin)");
+        assert_eq!(time.response, "It's 5:05 PM.");
         assert_eq!(time.rule, "time");
         let new_york = Context {
             timezone: Some(Tz::America__New_York),
@@ -583,12 +679,12 @@ mod tests {
         let Routed::Reply(time) = route("what's the time?", &new_york) else {
             panic!("time is a rule");
         };
-        assert_eq!(time.response, "It's 11:05 AM (America/New_York)");
+        assert_eq!(time.response, "It's 11:05 AM.");
     }
 
     #[test]
     fn time_defaults_to_utc() {
-        assert_eq!(response("what time is it"), "It's 04:05 PM (UTC)");
+        assert_eq!(response("what time is it"), "It's 4:05 PM UTC.");
         for command in [
             "What's the time?",
             "current time",
@@ -601,10 +697,10 @@ mod tests {
     }
 
     #[test]
-    fn date_uses_the_users_zone_and_names_it() {
+    fn date_is_spoken_in_the_users_zone() {
         assert_eq!(
             response("what's the date"),
-            "Today is November 24, 2026 (UTC)"
+            "Today is Tuesday, November 24, 2026 (UTC)."
         );
         // 16:05 UTC is already the 25th in Tokyo.
         let tokyo = Context {
@@ -614,7 +710,7 @@ mod tests {
         let Routed::Reply(date) = route("what date is it", &tokyo) else {
             panic!("date is a rule");
         };
-        assert_eq!(date.response, "Today is November 25, 2026 (Asia/Tokyo)");
+        assert_eq!(date.response, "Today is Wednesday, November 25, 2026.");
         for command in ["what day is it today", "today's date", "What is the date?"] {
             assert_eq!(rule(command), "date", "{command:?}");
         }
@@ -631,11 +727,11 @@ mod tests {
         let Routed::Reply(date) = route("what's the date", &context) else {
             panic!("date is a rule");
         };
-        assert_eq!(date.response, "Today is March 4, 2026 (UTC)");
+        assert_eq!(date.response, "Today is Wednesday, March 4, 2026 (UTC).");
         let Routed::Reply(time) = route("what time is it", &context) else {
             panic!("time is a rule");
         };
-        assert_eq!(time.response, "It's 09:00 AM (UTC)");
+        assert_eq!(time.response, "It's 9:00 AM UTC.");
     }
 
     #[test]
@@ -726,11 +822,7 @@ mod tests {
         let mut previous: Option<Number> = None;
         let mut spoken = Vec::new();
         for command in ["5 + 10", "+ 6", "* 2", "- 1", "/ 4"] {
-            let context = Context {
-                previous_result: previous.as_ref(),
-                ..context()
-            };
-            let Routed::Reply(result) = route(command, &context) else {
+            let Routed::Reply(result) = resolve(command, &context(), previous.as_ref()) else {
                 panic!("{command} is maths");
             };
             spoken.push(result.response.clone());
@@ -744,17 +836,13 @@ mod tests {
     #[test]
     fn chained_words_continue_the_previous_result() {
         let ten = Number::from(10);
-        let context = Context {
-            previous_result: Some(&ten),
-            ..context()
-        };
         for (command, expected) in [
             ("times 3", "30"),
             ("plus 6", "16"),
             ("divided by 4", "2.5"),
             ("minus 1", "9"),
         ] {
-            let Routed::Reply(result) = route(command, &context) else {
+            let Routed::Reply(result) = resolve(command, &context(), Some(&ten)) else {
                 panic!("{command} is maths");
             };
             assert_eq!(result.response, expected, "{command}");
@@ -773,7 +861,8 @@ mod tests {
     }
 
     #[test]
-    fn needs_previous_result_only_for_chains() {
+    fn only_chains_wait_for_the_previous_result() {
+        let continues = |command: &str| matches!(route(command, &context()), Routed::Continue(_));
         for command in [
             "+ 6",
             "* 2",
@@ -785,7 +874,7 @@ mod tests {
             "/ 4",
             " * 2 ",
         ] {
-            assert!(needs_previous_result(command), "{command:?}");
+            assert!(continues(command), "{command:?}");
         }
         for command in [
             "5 + 10",
@@ -798,7 +887,7 @@ mod tests {
             "open youtube",
             "(+ 6)",
         ] {
-            assert!(!needs_previous_result(command), "{command:?}");
+            assert!(!continues(command), "{command:?}");
         }
     }
 
@@ -1029,7 +1118,6 @@ mod tests {
         ];
         for command in odd {
             let _ = route(command, &context());
-            let _ = needs_previous_result(command);
         }
         assert_eq!(rule("\u{feff}hello"), "greeting");
     }
@@ -1038,16 +1126,14 @@ mod tests {
         #[test]
         fn route_is_total(command in "\\PC{1,400}") {
             let _ = route(&command, &context());
-            let _ = needs_previous_result(&command);
         }
 
         #[test]
         fn chained_commands_are_maths(operator in proptest::sample::select(vec!["+", "-", "*", "/", "times", "plus", "minus", "divided by"]), operand in 1u32..1000) {
             let command = format!("{operator} {operand}");
-            proptest::prop_assert!(needs_previous_result(&command));
+            proptest::prop_assert!(matches!(route(&command, &context()), Routed::Continue(_)));
             let seven = Number::from(7);
-            let context = Context { previous_result: Some(&seven), ..context() };
-            let routed = route(&command, &context);
+            let routed = resolve(&command, &context(), Some(&seven));
             proptest::prop_assert!(matches!(routed, Routed::Reply(Reply { rule: "math", calculation: Some(_), .. })), "{:?}", routed);
         }
     }

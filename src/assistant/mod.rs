@@ -10,24 +10,24 @@ pub mod persona;
 mod sites;
 pub mod text;
 
-pub use commands::{failure_fallback, needs_previous_result, route, uncertain_fallback};
+pub use commands::{Chained, failure_fallback, route, uncertain_fallback};
 
 /// Everything a command may depend on besides its text. Built by the caller.
 #[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
+pub struct Context {
     pub now: chrono::DateTime<chrono::Utc>,
     /// The user's IANA zone if the client sent a valid one; None means UTC.
     pub timezone: Option<chrono_tz::Tz>,
-    /// The user's last calculator result (loaded by the caller only when
-    /// `needs_previous_result` said so). None = no previous result.
-    pub previous_result: Option<&'a math::Number>,
 }
 
-/// What to do with a command.
+/// What to do with a command. The command is classified once: a chained calculation comes
+/// back as `Continue`, and only then does the caller load the previous result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Routed {
     /// Answered by a rule; no language model needed.
     Reply(Reply),
+    /// A calculation that continues the user's last result.
+    Continue(Chained),
     /// Needs the language model.
     Ask(Question),
 }
@@ -82,6 +82,29 @@ impl Action {
             Action::OpenApp { .. } => "open_app",
             Action::Exit => "exit",
         }
+    }
+
+    /// Reads back what `kind` and `data` wrote (stored turns); None for an unknown kind.
+    pub fn from_parts(kind: &str, data: &serde_json::Value) -> Option<Action> {
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Some(match kind {
+            "open_url" => Action::OpenUrl {
+                url: text("url")?,
+                description: text("description").unwrap_or_default(),
+            },
+            "search" => Action::Search {
+                query: text("query")?,
+            },
+            "open_app" => Action::OpenApp {
+                app_name: text("app_name")?,
+            },
+            "exit" => Action::Exit,
+            _ => return None,
+        })
     }
 
     /// The predecessor's `data` object: open_url {"url","description"}, search {"query"},
@@ -142,5 +165,12 @@ mod tests {
         assert_eq!(app.data(), json!({"app_name": "Calculator"}));
         assert_eq!(Action::Exit.kind(), "exit");
         assert_eq!(Action::Exit.data(), serde_json::Value::Null);
+        for action in [open, search, app, Action::Exit] {
+            assert_eq!(
+                Action::from_parts(action.kind(), &action.data()),
+                Some(action.clone())
+            );
+        }
+        assert_eq!(Action::from_parts("teleport", &json!({})), None);
     }
 }

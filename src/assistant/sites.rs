@@ -519,12 +519,20 @@ fn open(text: &str) -> Option<Reply> {
         }
         _ => without_prefix,
     };
+    // A web page cannot start programs on the device; say so once, honestly, instead of
+    // "Opening …" followed by an apology.
+    let app_name = title_case(app);
+    let response = if app_name.eq_ignore_ascii_case("calculator") {
+        "I can't open the Calculator app from a web page, but I can do the maths: just ask, like \"what's 12 times 7\".".to_owned()
+    } else {
+        format!(
+            "I can't open {app_name} from a web page; I can open websites, like YouTube or Maps."
+        )
+    };
     Some(Reply::act(
         "open_app",
-        format!("Opening {app}"),
-        Action::OpenApp {
-            app_name: title_case(app),
-        },
+        response,
+        Action::OpenApp { app_name },
     ))
 }
 
@@ -1050,18 +1058,20 @@ mod tests {
 
     #[test]
     fn open_unknown_targets_as_apps() {
+        let cannot = |app: &str| {
+            format!(
+                "I can't open {app} from a web page; I can open websites, like YouTube or Maps."
+            )
+        };
+        let calculator = "I can't open the Calculator app from a web page, but I can do the maths: just ask, like \"what's 12 times 7\".".to_owned();
         for (command, response, app) in [
-            ("open xbox", "Opening xbox", "Xbox"),
-            ("open text editor", "Opening text editor", "Text Editor"),
-            ("open calculator", "Opening calculator", "Calculator"),
-            (
-                "please open the calculator app",
-                "Opening calculator",
-                "Calculator",
-            ),
-            ("open VS code", "Opening VS code", "VS Code"),
-            ("open up Spotless", "Opening Spotless", "Spotless"),
-            ("open app", "Opening app", "App"),
+            ("open xbox", cannot("Xbox"), "Xbox"),
+            ("open text editor", cannot("Text Editor"), "Text Editor"),
+            ("open calculator", calculator.clone(), "Calculator"),
+            ("please open the calculator app", calculator, "Calculator"),
+            ("open VS code", cannot("VS Code"), "VS Code"),
+            ("open up Spotless", cannot("Spotless"), "Spotless"),
+            ("open app", cannot("App"), "App"),
         ] {
             let opened_app = reply(command);
             assert_eq!(opened_app.rule, "open_app", "{command}");

@@ -1,5 +1,5 @@
-//! Cross-cutting HTTP behaviour: request ids, the request log span, security headers, the
-//! session cookie, and the per-IP limit.
+//! Cross-cutting HTTP behaviour: request ids, the request log span, security headers, JSON
+//! bodies for every error, and the per-network limit.
 
 use std::time::{Duration, Instant};
 
@@ -10,20 +10,19 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::error::ApiError;
-use super::extract::{ClientIp, NewSessionSlot, is_https, session_cookie};
-use crate::app::AppState;
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::extract::{ClientIp, is_https};
+use crate::state::AppState;
 use crate::telemetry::TraceContext;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Wraps every request: takes the caller's `X-Request-Id` (or makes one) and echoes it, opens
 /// the span whose fields every log line of the request carries, logs the completion with
-/// status and latency, sets the session cookie for a new identity, and adds security headers
-/// to every response, errors included.
+/// status and latency, and adds security headers to every response, errors included.
 pub async fn request_context(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
@@ -55,26 +54,13 @@ pub async fn request_context(
     }
     let trust_proxy = state.config().trust_proxy;
     let https = is_https(request.headers(), trust_proxy);
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned);
     let is_probe = matches!(request.uri().path(), "/health" | "/ready");
-    let slot = NewSessionSlot::default();
-    request.extensions_mut().insert(slot.clone());
 
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let response = next.run(request).instrument(span.clone()).await;
+    let mut response = json_error_body(response).await;
 
     let headers = response.headers_mut();
-    let new_token = slot.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(token) = new_token
-        && let Ok(value) = HeaderValue::from_str(&session_cookie(&token, https))
-    {
-        headers.append(header::SET_COOKIE, value);
-    }
-    add_security_headers(headers, https, host.as_deref());
+    add_security_headers(headers, https);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID_HEADER, value);
     }
@@ -100,20 +86,61 @@ fn valid_request_id(id: &str) -> bool {
 }
 
 /// The page loads only its own scripts and styles (no inline code, no CDN), talks only to its
-/// own origin (HTTP and WebSocket), and may not be framed.
-fn content_security_policy(host: Option<&str>) -> String {
-    let sockets = host
-        .map(|h| format!(" ws://{h} wss://{h}"))
-        .unwrap_or_default();
-    format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' blob:; font-src 'self'; manifest-src 'self'; \
-         connect-src 'self'{sockets}; frame-ancestors 'none'; base-uri 'none'; \
-         form-action 'self'; object-src 'none'"
-    )
+/// own origin (HTTP and WebSocket: CSP Level 3 `'self'` covers ws: and wss: of the same host, so
+/// no request header is echoed into the policy), and may not be framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; media-src 'self' blob:; font-src 'self'; manifest-src 'self'; \
+    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; \
+    object-src 'none'";
+
+/// Errors produced outside the handlers (axum's own rejections, such as an undecodable path)
+/// come as plain text; every error leaves as the API's JSON body.
+async fn json_error_body(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let code = match status.as_u16() {
+        400 => ErrorCode::InvalidPath,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        408 => ErrorCode::Timeout,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        422 => ErrorCode::InvalidField,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::ShuttingDown,
+        _ if status.is_client_error() => ErrorCode::InvalidBody,
+        _ => ErrorCode::Internal,
+    };
+    let detail = String::from_utf8_lossy(&text).trim().to_owned();
+    let body = ErrorBody {
+        detail: if detail.is_empty() {
+            status.canonical_reason().unwrap_or("Error").to_owned()
+        } else {
+            detail
+        },
+        code: code.as_str().to_owned(),
+        field: None,
+        retry_after_ms: None,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-fn add_security_headers(headers: &mut HeaderMap, https: bool, host: Option<&str>) {
+fn add_security_headers(headers: &mut HeaderMap, https: bool) {
     let mut set = |name: &'static str, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.entry(name).or_insert(value);
@@ -127,7 +154,7 @@ fn add_security_headers(headers: &mut HeaderMap, https: bool, host: Option<&str>
         "permissions-policy",
         "microphone=(self), camera=(), geolocation=(), payment=(), usb=()",
     );
-    set("content-security-policy", &content_security_policy(host));
+    set("content-security-policy", CONTENT_SECURITY_POLICY);
     if https {
         set(
             "strict-transport-security",
@@ -143,7 +170,7 @@ pub async fn ip_limit(
     request: Request,
     next: Next,
 ) -> Response {
-    match state.limits().check_ip(ip) {
+    match state.limits().check_ip(ClientIp(ip).key()) {
         Ok(()) => next.run(request).await,
         Err(limited) => ApiError::rate_limited(limited).into_response(),
     }
@@ -162,16 +189,12 @@ pub async fn require_schema(
     if state.is_migrated() || state.wait_until_migrated(SCHEMA_WAIT).await {
         return next.run(request).await;
     }
-    let mut response = ApiError::Unavailable {
-        code: "starting_up",
-        detail: "The server is still setting up its database. Please try again in a moment."
-            .to_owned(),
-    }
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    response
+    ApiError::new(
+        ErrorCode::StartingUp,
+        "The server is still setting up its database. Please try again in a moment.",
+    )
+    .retry_after(Duration::from_secs(5))
+    .into_response()
 }
 
 /// API responses are per user and must not be cached by browsers or proxies.
@@ -197,10 +220,10 @@ mod tests {
     }
 
     #[test]
-    fn csp_allows_only_our_own_socket() {
-        let csp = content_security_policy(Some("ballsy.example"));
-        assert!(csp.contains("connect-src 'self' ws://ballsy.example wss://ballsy.example;"));
-        assert!(csp.contains("script-src 'self';"));
-        assert!(!csp.contains("unsafe-inline"));
+    fn csp_allows_only_our_own_origin_and_echoes_nothing() {
+        assert!(CONTENT_SECURITY_POLICY.contains("connect-src 'self';"));
+        assert!(CONTENT_SECURITY_POLICY.contains("script-src 'self';"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("ws://"));
     }
 }

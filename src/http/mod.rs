@@ -13,12 +13,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::app::AppState;
 use crate::config::CorsOrigins;
+use crate::state::AppState;
 use error::ApiError;
 
 pub use middleware::REQUEST_ID_HEADER;
@@ -49,6 +49,14 @@ pub fn router(state: AppState) -> Router {
             "/conversation",
             get(resources::conversation::current).delete(resources::conversation::restart),
         )
+        .route("/conversations", get(resources::conversation::list))
+        .route("/conversations/{id}", get(resources::conversation::detail))
+        .route(
+            "/conversations/{id}/reopen",
+            post(resources::conversation::reopen),
+        )
+        .route("/export", get(resources::export::export))
+        .route("/me", delete(resources::me::forget))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn(middleware::no_store))
@@ -89,11 +97,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound
+    ApiError::not_found()
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+    ApiError::new(error::ErrorCode::MethodNotAllowed, "Method Not Allowed")
 }
 
 /// An exact allow-list: a listed origin gets CORS headers (with credentials, since the session

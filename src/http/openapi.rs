@@ -5,8 +5,10 @@ use axum::Json;
 use utoipa::OpenApi;
 
 use super::error::ErrorBody;
-use super::resources::{command, conversation, health, history, session, settings, voice};
-use crate::turn::CommandReply;
+use super::resources::{
+    command, conversation, export, health, history, me, session, settings, voice,
+};
+use crate::turns::CommandReply;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +29,11 @@ use crate::turn::CommandReply;
         settings::update,
         conversation::current,
         conversation::restart,
+        conversation::list,
+        conversation::detail,
+        conversation::reopen,
+        export::export,
+        me::forget,
     ),
     components(schemas(ErrorBody, CommandReply))
 )]

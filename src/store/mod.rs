@@ -5,21 +5,25 @@
 //! (`migrations/postgres`, `migrations/sqlite`) and how a write transaction begins differ.
 //! `AnyPool` is avoided on purpose: it cannot carry timestamps and loses type checking.
 //!
-//! Everything a conversation needs lives here, not in process memory, so any Cloud Run
-//! instance can continue any conversation.
+//! The methods are grouped by aggregate, one module each: `identity` (users and sessions),
+//! `conversations` (turns, history, the calculator, export), `settings`, and `counters` (AI
+//! budgets and shared rate limits). Everything a conversation needs lives here, not in process
+//! memory, so any Cloud Run instance can continue any conversation.
 
+mod conversations;
+mod counters;
+mod identity;
+mod settings;
 pub mod url;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::FromRow;
 use sqlx::migrate::Migrate;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -27,7 +31,10 @@ use sqlx::sqlite::{
 };
 
 use self::url::{DatabaseUrl, SqliteTarget};
-pub use self::writer::TurnRecord;
+pub use conversations::{ConversationSummary, HistoryEntry, OpenConversation};
+pub use counters::{Budget, BudgetKeys};
+pub use identity::SessionPolicy;
+pub use settings::{Settings, SettingsPatch, SpeakReplies};
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -35,9 +42,6 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 /// How long a query waits for a pooled connection. Short, so that while the database is down
 /// commands fail with a clear error quickly instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Token → user lookups cached in process. A session never changes owner, so the cache can
-/// never serve another user's identity; it is bounded by clearing when full.
-const IDENTITY_CACHE_CAPACITY: usize = 50_000;
 
 /// A server-generated, unguessable user id (128 random bits, hex).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -85,7 +89,8 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached right now (connection refused or lost, pool timed out,
-    /// server shutting down). Callers answer 503 and the operation can be retried later.
+    /// server shutting down or failing over). Callers answer 503 and the operation can be
+    /// retried later.
     #[error("the database is unavailable: {0}")]
     Unavailable(Arc<str>),
     #[error("database error: {0}")]
@@ -100,6 +105,25 @@ impl StoreError {
     }
 }
 
+/// SQLSTATEs (PostgreSQL) and result codes (SQLite) that mean "the database cannot do this right
+/// now; try again later" rather than "this query is wrong".
+fn is_transient_code(code: &str) -> bool {
+    // 08xxx connection exceptions; 53xxx insufficient resources (53300 too many connections);
+    // 57P01-57P03 administrator or crash shutdown, cannot connect now (a restarting server);
+    // 57014 statement cancelled (timeout); 55000/55006 object not in prerequisite state or in
+    // use (seen while an instance is recovering); 25006 read-only transaction (a failover in
+    // progress); 40001/40P01 serialization failure and deadlock; 58xxx system errors.
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("58")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "57014" | "55000" | "55006" | "25006" | "40001" | "40P01"
+        )
+        // SQLite: BUSY and LOCKED (and their extended codes) after the busy timeout.
+        || matches!(code, "5" | "6" | "517" | "262" | "261" | "773")
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let message: Arc<str> = error.to_string().into();
@@ -110,20 +134,8 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Protocol(_) => StoreError::Unavailable(message),
-            sqlx::Error::Database(db) => {
-                let code = db.code().unwrap_or_default();
-                // 08xxx: connection exceptions; 57P01-57P03: administrator shutdown, crash
-                // shutdown, cannot connect now (a restarting server); 53300: too many
-                // connections. SQLite's BUSY/LOCKED after the busy timeout also means "try
-                // again later".
-                if code.starts_with("08")
-                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
-                    || matches!(code.as_ref(), "5" | "6" | "517" | "262")
-                {
-                    StoreError::Unavailable(message)
-                } else {
-                    StoreError::Query(message)
-                }
+            sqlx::Error::Database(db) if is_transient_code(&db.code().unwrap_or_default()) => {
+                StoreError::Unavailable(message)
             }
             _ => StoreError::Query(message),
         }
@@ -142,74 +154,13 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// A message of a conversation, as stored.
-#[derive(Debug, Clone, PartialEq, FromRow, Serialize)]
-pub struct StoredMessage {
-    pub id: i64,
-    pub role: String,
-    pub content: String,
-    pub action: Option<String>,
-    /// JSON text of the action's data.
-    pub data: Option<String>,
-    pub source: Option<String>,
-    pub model: Option<String>,
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct HistoryEntry {
-    pub id: i64,
-    pub user_id: String,
-    pub command: String,
-    pub result: String,
-    pub action: Option<String>,
-    pub source: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Per-user preferences of the page.
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct Settings {
-    pub voice: String,
-    pub voice_speed: i32,
-    pub theme: String,
-    pub auto_listen: bool,
-    pub language: String,
-}
-
-impl Default for Settings {
-    /// Must equal the column defaults in both migrations (a test checks it).
-    fn default() -> Self {
-        Settings {
-            voice: String::new(),
-            voice_speed: 175,
-            theme: "system".into(),
-            auto_listen: false,
-            language: "en-US".into(),
-        }
+impl From<crate::conversation::UnknownValue> for StoreError {
+    fn from(error: crate::conversation::UnknownValue) -> Self {
+        StoreError::Query(error.to_string().into())
     }
 }
 
-/// A partial settings update; `None` leaves a value unchanged.
-#[derive(Debug, Clone, Default)]
-pub struct SettingsPatch {
-    pub voice: Option<String>,
-    pub voice_speed: Option<i32>,
-    pub theme: Option<String>,
-    pub auto_listen: Option<bool>,
-    pub language: Option<String>,
-}
-
-/// The outcome of asking for one more AI request today.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Budget {
-    Granted,
-    UserExhausted,
-    TotalExhausted,
-}
+pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]
 pub(crate) enum Pool {
@@ -222,11 +173,12 @@ pub(crate) enum Pool {
 macro_rules! with_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.inner.pool {
-            Pool::Postgres($pool) => $body,
-            Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+            $crate::store::Pool::Sqlite($pool) => $body,
         }
     };
 }
+pub(crate) use with_pool;
 
 /// Write transactions on SQLite must take the write lock up front (`BEGIN IMMEDIATE`):
 /// a deferred transaction that reads first and then writes fails with SQLITE_BUSY at once,
@@ -267,7 +219,8 @@ pub struct Store {
 struct StoreInner {
     pool: Pool,
     writer: writer::WriterHandle,
-    identities: Mutex<HashMap<String, UserId>>,
+    identities: Mutex<HashMap<String, identity::CachedIdentity>>,
+    sessions: SessionPolicy,
 }
 
 impl Store {
@@ -275,6 +228,14 @@ impl Store {
     /// fast (Cloud Run cold starts) and the server can come up while the database is still
     /// unreachable; `/ready` reports when it is.
     pub fn connect_lazy(url: &DatabaseUrl, max_connections: u32) -> Self {
+        Self::connect_lazy_with(url, max_connections, SessionPolicy::default())
+    }
+
+    pub fn connect_lazy_with(
+        url: &DatabaseUrl,
+        max_connections: u32,
+        sessions: SessionPolicy,
+    ) -> Self {
         let pool = match url {
             DatabaseUrl::Postgres(target) => Pool::Postgres(
                 PgPoolOptions::new()
@@ -323,7 +284,19 @@ impl Store {
                 pool,
                 writer,
                 identities: Mutex::new(HashMap::new()),
+                sessions,
             }),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner.pool, Pool::Postgres(_))
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.inner.pool {
+            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
         }
     }
 
@@ -332,11 +305,15 @@ impl Store {
     /// run, so concurrent callers (instances starting together, the migration job) wait for
     /// each other and the second finds nothing to do.
     pub async fn migrate(&self) -> StoreResult<Vec<i64>> {
+        self.migrate_up_to(None).await
+    }
+
+    /// Applies migrations up to `target` (inclusive; `None` = all). Tests use it to write rows
+    /// with an older schema and check that upgrading keeps them.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn migrate_up_to(&self, target: Option<i64>) -> StoreResult<Vec<i64>> {
+        let migrator = self.migrator();
         with_pool!(self, |pool| {
-            let migrator = match self.inner.pool {
-                Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
-                Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
-            };
             let mut pooled = pool.acquire().await?;
             let conn = &mut *pooled;
             // The lock is taken here as well as inside `run_direct` (advisory locks nest per
@@ -346,7 +323,7 @@ impl Store {
                 conn.ensure_migrations_table(&migrator.table_name).await?;
                 let before =
                     applied_versions(conn.list_applied_migrations(&migrator.table_name).await?);
-                migrator.run_direct(None, &mut *conn, false).await?;
+                migrator.run_direct(target, &mut *conn, false).await?;
                 let after =
                     applied_versions(conn.list_applied_migrations(&migrator.table_name).await?);
                 Ok::<_, StoreError>(after.into_iter().filter(|v| !before.contains(v)).collect())
@@ -359,17 +336,14 @@ impl Store {
 
     /// The versions embedded in this binary for this backend.
     pub fn known_migrations(&self) -> Vec<(i64, String)> {
-        let migrator = match self.inner.pool {
-            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
-            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
-        };
-        migrator
+        self.migrator()
             .iter()
             .map(|m| (m.version, m.description.to_string()))
             .collect()
     }
 
     /// A lightweight liveness check of the database (`SELECT 1`).
+    #[tracing::instrument(skip_all, err)]
     pub async fn ping(&self) -> StoreResult<()> {
         with_pool!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await?;
@@ -383,353 +357,23 @@ impl Store {
         with_pool!(self, |pool| pool.close().await)
     }
 
-    // --- Identity ---------------------------------------------------------------------------
-
-    /// Creates a user with a session for `token_hash` and an open conversation.
-    pub async fn create_identity(&self, token_hash: &str) -> StoreResult<UserId> {
-        let user = UserId::generate();
-        let now = Utc::now();
+    /// Runs raw SQL (introspection and fixtures of the test kit, never request handling).
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
         with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query("INSERT INTO users (id, created_at) VALUES ($1, $2)")
-                .bind(user.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)",
-            )
-            .bind(token_hash)
-            .bind(user.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO conversations (user_id, started_at) VALUES ($1, $2)")
-                .bind(user.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
-        })?;
-        self.cache_identity(token_hash, &user);
-        Ok(user)
-    }
-
-    pub async fn user_for_token(&self, token_hash: &str) -> StoreResult<Option<UserId>> {
-        if let Some(user) = self.lock_identities().get(token_hash) {
-            return Ok(Some(user.clone()));
-        }
-        let found: Option<(String,)> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT user_id FROM sessions WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(pool)
-                .await
-        })?;
-        let user = found.map(|(id,)| UserId(id));
-        if let Some(user) = &user {
-            self.cache_identity(token_hash, user);
-        }
-        Ok(user)
-    }
-
-    fn lock_identities(&self) -> std::sync::MutexGuard<'_, HashMap<String, UserId>> {
-        // A panic while holding this lock cannot leave the map inconsistent (single inserts),
-        // so a poisoned lock is simply taken over.
-        self.inner
-            .identities
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn cache_identity(&self, token_hash: &str, user: &UserId) {
-        let mut cache = self.lock_identities();
-        if cache.len() >= IDENTITY_CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(token_hash.to_owned(), user.clone());
-    }
-
-    // --- Conversations ----------------------------------------------------------------------
-
-    /// The last `limit` messages of the user's open conversation, oldest first.
-    pub async fn recent_messages(
-        &self,
-        user: &UserId,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredMessage>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut messages: Vec<StoredMessage> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT m.id, m.role, m.content, m.action, m.data, m.source, m.model, m.status, m.created_at
-                 FROM messages m
-                 JOIN conversations c ON c.id = m.conversation_id
-                 WHERE c.user_id = $1 AND c.ended_at IS NULL
-                 ORDER BY m.id DESC
-                 LIMIT $2",
-            )
-            .bind(user.as_str())
-            .bind(limit as i64)
-            .fetch_all(pool)
-            .await
-        })?;
-        messages.reverse();
-        Ok(messages)
-    }
-
-    /// The id of the user's open conversation, opening one if the user has none.
-    pub async fn current_conversation_id(&self, user: &UserId) -> StoreResult<i64> {
-        let existing: Option<(i64,)> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT id FROM conversations WHERE user_id = $1 AND ended_at IS NULL")
-                .bind(user.as_str())
-                .fetch_optional(pool)
-                .await
-        })?;
-        if let Some((id,)) = existing {
-            return Ok(id);
-        }
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let id = writer::open_conversation!(tx, user.as_str(), Utc::now()).await?;
-            tx.commit().await?;
-            Ok(id)
-        })
-    }
-
-    /// Ends the open conversation, opens a fresh one and forgets the calculator's last result.
-    pub async fn start_new_conversation(&self, user: &UserId) -> StoreResult<i64> {
-        let now = Utc::now();
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "UPDATE conversations SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL",
-            )
-            .bind(user.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO conversations (user_id, started_at) VALUES ($1, $2) RETURNING id",
-            )
-            .bind(user.as_str())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM calculator_state WHERE user_id = $1")
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(id)
-        })
-    }
-
-    pub async fn calculator_result(&self, user: &UserId) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT last_result FROM calculator_state WHERE user_id = $1")
-                .bind(user.as_str())
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(row.map(|(r,)| r))
-    }
-
-    /// Persists one exchange (the command, the reply, the history row and the calculator
-    /// state) and returns once it is committed. Writes from concurrent turns are grouped into
-    /// one transaction (group commit), so durability does not cost one fsync per turn.
-    pub async fn record_turn(&self, record: TurnRecord) -> StoreResult<()> {
-        self.inner.writer.submit(record).await
-    }
-
-    pub async fn history(&self, user: &UserId, limit: usize) -> StoreResult<Vec<HistoryEntry>> {
-        with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, user_id, command, result, action, source, created_at
-                 FROM command_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(user.as_str())
-            .bind(limit as i64)
-            .fetch_all(pool)
-            .await
-            .map_err(StoreError::from)
-        })
-    }
-
-    // --- Settings ---------------------------------------------------------------------------
-
-    pub async fn settings(&self, user: &UserId) -> StoreResult<Settings> {
-        let row: Option<Settings> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT voice, voice_speed, theme, auto_listen, language FROM settings WHERE user_id = $1",
-            )
-            .bind(user.as_str())
-            .fetch_optional(pool)
-            .await
-        })?;
-        Ok(row.unwrap_or_default())
-    }
-
-    /// Applies a validated patch. A user's first update creates the row from the column
-    /// defaults, which equal `Settings::default()`.
-    pub async fn update_settings(
-        &self,
-        user: &UserId,
-        patch: &SettingsPatch,
-    ) -> StoreResult<Settings> {
-        let now = Utc::now();
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "INSERT INTO settings (user_id, updated_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
-            )
-            .bind(user.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let settings: Settings = sqlx::query_as(
-                "UPDATE settings SET
-                    voice = COALESCE($2, voice),
-                    voice_speed = COALESCE($3, voice_speed),
-                    theme = COALESCE($4, theme),
-                    auto_listen = COALESCE($5, auto_listen),
-                    language = COALESCE($6, language),
-                    updated_at = $7
-                 WHERE user_id = $1
-                 RETURNING voice, voice_speed, theme, auto_listen, language",
-            )
-            .bind(user.as_str())
-            .bind(patch.voice.as_deref())
-            .bind(patch.voice_speed)
-            .bind(patch.theme.as_deref())
-            .bind(patch.auto_listen)
-            .bind(patch.language.as_deref())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(settings)
-        })
-    }
-
-    /// The settings row as the database's column defaults make it; used by the test that keeps
-    /// the API's defaults and the schema's in agreement.
-    pub async fn settings_from_column_defaults(&self, user: &UserId) -> StoreResult<Settings> {
-        self.update_settings(user, &SettingsPatch::default()).await
-    }
-
-    // --- Limits and budgets -----------------------------------------------------------------
-
-    /// Counts one AI request for `user` on `day` (UTC, `YYYY-MM-DD`) against both daily
-    /// budgets, atomically: either both counters move or neither does.
-    pub async fn consume_ai_request(
-        &self,
-        user: &UserId,
-        day: &str,
-        per_user_limit: u32,
-        total_limit: u32,
-    ) -> StoreResult<Budget> {
-        if per_user_limit == 0 {
-            return Ok(Budget::UserExhausted);
-        }
-        if total_limit == 0 {
-            return Ok(Budget::TotalExhausted);
-        }
-        // The conditional DO UPDATE only increments below the limit; no returned row means the
-        // limit was reached. (A first insert always succeeds, and limits are at least 1 here.)
-        const INCREMENT: &str = "INSERT INTO ai_usage (key, day, count) VALUES ($1, $2, 1)
-             ON CONFLICT (key, day) DO UPDATE SET count = ai_usage.count + 1
-             WHERE ai_usage.count < $3
-             RETURNING count";
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let user_row: Option<(i64,)> = sqlx::query_as(INCREMENT)
-                .bind(user.as_str())
-                .bind(day)
-                .bind(i64::from(per_user_limit))
-                .fetch_optional(&mut *tx)
-                .await?;
-            if user_row.is_none() {
-                tx.rollback().await?;
-                return Ok(Budget::UserExhausted);
-            }
-            let total_row: Option<(i64,)> = sqlx::query_as(INCREMENT)
-                .bind("*")
-                .bind(day)
-                .bind(i64::from(total_limit))
-                .fetch_optional(&mut *tx)
-                .await?;
-            if total_row.is_none() {
-                tx.rollback().await?;
-                return Ok(Budget::TotalExhausted);
-            }
-            tx.commit().await?;
-            Ok(Budget::Granted)
-        })
-    }
-
-    /// One GCRA step in a single atomic statement, shared by all instances: `Ok(())` when the
-    /// request is allowed, `Err(ms)` with the wait before the next one otherwise.
-    /// `period_ms` is the emission interval (60 000 / rate) and `tolerance_ms` the burst
-    /// tolerance (period × (burst − 1)). `now_ms` comes from the caller so database clocks
-    /// never matter.
-    pub async fn take_shared_rate_limit(
-        &self,
-        key: &str,
-        now_ms: i64,
-        period_ms: i64,
-        tolerance_ms: i64,
-    ) -> StoreResult<Result<(), u64>> {
-        // CASE instead of GREATEST: SQLite has no GREATEST.
-        let allowed: Option<(i64,)> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "INSERT INTO rate_limits (key, tat_ms) VALUES ($1, $2 + $3)
-                 ON CONFLICT (key) DO UPDATE SET
-                    tat_ms = (CASE WHEN rate_limits.tat_ms > $2 THEN rate_limits.tat_ms ELSE $2 END) + $3
-                 WHERE (CASE WHEN rate_limits.tat_ms > $2 THEN rate_limits.tat_ms ELSE $2 END) - $2 <= $4
-                 RETURNING tat_ms",
-            )
-            .bind(key)
-            .bind(now_ms)
-            .bind(period_ms)
-            .bind(tolerance_ms)
-            .fetch_optional(pool)
-            .await
-        })?;
-        if allowed.is_some() {
-            return Ok(Ok(()));
-        }
-        let tat: Option<(i64,)> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT tat_ms FROM rate_limits WHERE key = $1")
-                .bind(key)
-                .fetch_optional(pool)
-                .await
-        })?;
-        let wait = tat.map_or(period_ms, |(tat,)| tat - tolerance_ms - now_ms);
-        Ok(Err(wait.max(1) as u64))
-    }
-
-    /// Deletes counters nobody will read again: usage of days before `keep_from_day` and rate
-    /// limit rows whose state equals a fresh bucket.
-    pub async fn prune(&self, keep_from_day: &str, now_ms: i64) -> StoreResult<u64> {
-        with_pool!(self, |pool| {
-            let usage = sqlx::query("DELETE FROM ai_usage WHERE day < $1")
-                .bind(keep_from_day)
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
                 .execute(pool)
                 .await?;
-            let limits = sqlx::query("DELETE FROM rate_limits WHERE tat_ms < $1")
-                .bind(now_ms)
-                .execute(pool)
-                .await?;
-            Ok(usage.rows_affected() + limits.rows_affected())
+            Ok(())
         })
     }
 
-    // --- Introspection (tests and tooling) --------------------------------------------------
-
-    /// Table name → column names (sorted), excluding sqlx's own bookkeeping table.
-    pub async fn schema_columns(&self) -> StoreResult<BTreeMap<String, Vec<String>>> {
+    /// Table name → column names (sorted), excluding sqlx's own bookkeeping table; for the
+    /// test that keeps both migrations in step.
+    #[doc(hidden)]
+    pub async fn schema_columns(
+        &self,
+    ) -> StoreResult<std::collections::BTreeMap<String, Vec<String>>> {
         let rows: Vec<(String, String)> = match &self.inner.pool {
             Pool::Postgres(pool) => {
                 sqlx::query_as(
@@ -748,7 +392,7 @@ impl Store {
                 .await?
             }
         };
-        let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut tables: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for (table, column) in rows {
             tables.entry(table).or_default().push(column);
         }
@@ -757,8 +401,52 @@ impl Store {
         }
         Ok(tables)
     }
+
+    /// How many rows `table` has (test introspection).
+    #[doc(hidden)]
+    pub async fn count_rows(&self, table: &str) -> StoreResult<i64> {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let (count,): (i64,) = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(count)
+    }
+
+    /// How many rows of `table` belong to `user` (through `user_id`, or `id` for `users`); for
+    /// the test that "forget me" leaves nothing behind.
+    #[doc(hidden)]
+    pub async fn count_user_rows(&self, table: &str, user: &UserId) -> StoreResult<i64> {
+        let column = if table == "users" { "id" } else { "user_id" };
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1");
+        let (count,): (i64,) = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(user.as_str())
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(count)
+    }
 }
 
 fn applied_versions(applied: Vec<sqlx::migrate::AppliedMigration>) -> Vec<i64> {
     applied.into_iter().map(|m| m.version).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failover_and_recovery_states_are_transient() {
+        for code in [
+            "08006", "57P01", "55000", "25006", "53300", "40001", "5", "517",
+        ] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        for code in ["23505", "22P05", "42P01", "1"] {
+            assert!(!is_transient_code(code), "{code}");
+        }
+    }
 }

@@ -1,24 +1,26 @@
 //! Group commit for conversation turns.
 //!
-//! A reply may only be sent after its history row is committed, and on SQLite (synchronous =
-//! FULL) or Postgres every commit waits for the disk. One writer task therefore collects the
-//! turns that arrive while the previous transaction runs and commits them together: one fsync
-//! and a handful of multi-row statements per batch instead of per turn. Each caller still
-//! waits for its own turn's commit, so durability is unchanged.
+//! A reply may only be sent after its turn is committed, and on SQLite (synchronous = FULL) or
+//! Postgres every commit waits for the disk. One writer task therefore collects the turns that
+//! arrive while the previous transaction runs and commits them together: one statement and
+//! one fsync per batch instead of per turn. Each caller still waits for its own turn's commit,
+//! so durability is unchanged.
+//!
+//! One bad turn must never fail another user's: if the batch statement is refused for any
+//! reason other than the database being unavailable, the batch is written again turn by turn,
+//! each under its own savepoint, and only the turns the database refuses fail.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
-
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{BeginWrite, Pool, StoreError, StoreResult, UserId};
+use super::{BeginWrite, Pool, StoreError, StoreResult};
+use crate::conversation::{TurnId, TurnRecord};
 
-/// Turns per transaction. Bounded so statements stay far below both backends' bind-parameter
-/// limits (messages: 10 columns × 2 rows per turn).
+/// Turns per transaction.
 const MAX_BATCH: usize = 128;
 /// A turn not written within this time fails with "unavailable" instead of waiting forever
 /// behind a database outage; the client gets an error, never a false acknowledgement.
@@ -27,32 +29,16 @@ const SUBMIT_DEADLINE: Duration = Duration::from_secs(8);
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 const QUEUE_CAPACITY: usize = 8192;
 
-/// One exchange to persist: the user's command, the assistant's reply, the history row, and
-/// the calculator's new last result when the command was a calculation.
-#[derive(Debug, Clone)]
-pub struct TurnRecord {
-    pub user_id: UserId,
-    pub command: String,
-    pub command_at: DateTime<Utc>,
-    pub reply: String,
-    pub action: Option<String>,
-    /// The action's data as JSON text.
-    pub data: Option<String>,
-    /// rule, gemini, offline, budget or fallback.
-    pub source: String,
-    /// The rule or model that produced the reply.
-    pub model: Option<String>,
-    /// complete, interrupted or failed.
-    pub status: &'static str,
-    pub replied_at: DateTime<Utc>,
-    pub calculation: Option<String>,
-}
+/// Where a committed turn went: its id and its conversation's.
+pub type Written = (TurnId, i64);
+
+type Done = oneshot::Sender<StoreResult<Written>>;
 
 enum Message {
     Write {
         record: Box<TurnRecord>,
         deadline: Instant,
-        done: oneshot::Sender<StoreResult<()>>,
+        done: Done,
     },
     /// Answered after every write queued before it has been handled.
     Flush(oneshot::Sender<()>),
@@ -63,7 +49,7 @@ pub(super) struct WriterHandle {
 }
 
 impl WriterHandle {
-    pub(super) async fn submit(&self, record: TurnRecord) -> StoreResult<()> {
+    pub(super) async fn submit(&self, record: TurnRecord) -> StoreResult<Written> {
         let (done, wait) = oneshot::channel();
         let message = Message::Write {
             record: Box::new(record),
@@ -92,7 +78,7 @@ pub(super) fn spawn(pool: Pool) -> WriterHandle {
 }
 
 async fn run(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<(Box<TurnRecord>, Done)> = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
     while let Some(first) = receiver.recv().await {
         let mut next = Some(first);
@@ -119,24 +105,60 @@ async fn run(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
         }
         if !batch.is_empty() {
             let records: Vec<&TurnRecord> = batch.iter().map(|(r, _)| r.as_ref()).collect();
-            let result =
-                match tokio::time::timeout(BATCH_TIMEOUT, write_batch(&pool, &records)).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(StoreError::from(e)),
-                    Err(_) => Err(StoreError::Unavailable(
-                        "the database did not finish the write in time".into(),
-                    )),
-                };
-            if let Err(error) = &result {
-                tracing::error!(%error, turns = batch.len(), "could not persist a batch of turns");
-            }
-            for (_, done) in batch.drain(..) {
-                let _ = done.send(result.clone());
+            let results = write(&pool, &records).await;
+            for ((_, done), result) in batch.drain(..).zip(results) {
+                let _ = done.send(result);
             }
         }
         for done in flushes.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+/// Writes a batch: all at once, or one by one when the database refuses the batch.
+async fn write(pool: &Pool, records: &[&TurnRecord]) -> Vec<StoreResult<Written>> {
+    let together = match tokio::time::timeout(BATCH_TIMEOUT, write_together(pool, records)).await {
+        Ok(result) => result,
+        Err(_) => Err(WriteError::Store(StoreError::Unavailable(
+            "the database did not finish the write in time".into(),
+        ))),
+    };
+    match together {
+        Ok(ids) => ids.into_iter().map(Ok).collect(),
+        Err(WriteError::Store(error)) if error.is_unavailable() => {
+            tracing::error!(%error, turns = records.len(), "could not persist a batch of turns");
+            vec![Err(error); records.len()]
+        }
+        Err(error) => {
+            if records.len() > 1 {
+                tracing::warn!(%error, turns = records.len(), "a batch of turns was refused; writing them one by one");
+            }
+            match tokio::time::timeout(BATCH_TIMEOUT, write_one_by_one(pool, records)).await {
+                Ok(results) => results,
+                Err(_) => vec![
+                    Err(StoreError::Unavailable(
+                        "the database did not finish the write in time".into()
+                    ));
+                    records.len()
+                ],
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Some turn's user had no open conversation: the statement skipped it.
+    #[error("a turn's user has no open conversation")]
+    MissingConversation,
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(error: sqlx::Error) -> Self {
+        WriteError::Store(error.into())
     }
 }
 
@@ -168,96 +190,54 @@ macro_rules! open_conversation {
 }
 pub(super) use open_conversation;
 
-/// Batch statements. Each table gets one statement whose text never changes with the batch
-/// size: the rows travel as one JSON array parameter, unpacked by the database. Multi-row
-/// `VALUES` lists would be a different statement for every batch size, and preparing those
-/// again and again (the statement cache cannot hold them all) was most of the writer's CPU.
-struct BatchSql {
-    open_conversations: &'static str,
-    messages: &'static str,
-    history: &'static str,
-    calculator: &'static str,
-}
+/// The batch statement: the rows travel as one JSON array parameter, unpacked by the database,
+/// and each row finds its user's open conversation by a join. Its text never changes with the
+/// batch size, so it is prepared once (multi-row `VALUES` lists would be a new statement for
+/// every size). Ids come back in insertion order, which is `seq` order.
+const POSTGRES_INSERT: &str =
+    "INSERT INTO turns (conversation_id, user_id, command, command_at, reply,
+        action, data, source, answered_by, status, replied_at, calculation)
+    SELECT c.id, r.user_id, r.command, r.command_at, r.reply, r.action, r.data, r.source,
+        r.answered_by, r.status, r.replied_at, r.calculation
+    FROM jsonb_to_recordset($1::jsonb) AS r(seq int, user_id text, command text,
+        command_at timestamptz, reply text, action text, data text, source text,
+        answered_by text, status text, replied_at timestamptz, calculation text)
+    JOIN conversations c ON c.user_id = r.user_id AND c.ended_at IS NULL
+    ORDER BY r.seq
+    RETURNING id, conversation_id";
 
-const POSTGRES_BATCH: BatchSql = BatchSql {
-    open_conversations: "SELECT user_id, id FROM conversations
-        WHERE ended_at IS NULL AND user_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-    messages: "INSERT INTO messages
-            (conversation_id, user_id, role, content, action, data, source, model, status, created_at)
-        SELECT conversation_id, user_id, role, content, action, data, source, model, status, created_at
-        FROM jsonb_to_recordset($1::jsonb) AS r(seq int, conversation_id bigint, user_id text,
-            role text, content text, action text, data text, source text, model text, status text,
-            created_at timestamptz)
-        ORDER BY seq",
-    history: "INSERT INTO command_history (user_id, command, result, action, source, created_at)
-        SELECT user_id, command, result, action, source, created_at
-        FROM jsonb_to_recordset($1::jsonb) AS r(seq int, user_id text, command text, result text,
-            action text, source text, created_at timestamptz)
-        ORDER BY seq",
-    calculator: "INSERT INTO calculator_state (user_id, last_result, updated_at)
-        SELECT user_id, last_result, updated_at
-        FROM jsonb_to_recordset($1::jsonb) AS r(user_id text, last_result text, updated_at timestamptz)
-        ON CONFLICT (user_id) DO UPDATE
-        SET last_result = excluded.last_result, updated_at = excluded.updated_at",
-};
-
-const SQLITE_BATCH: BatchSql = BatchSql {
-    open_conversations: "SELECT user_id, id FROM conversations
-        WHERE ended_at IS NULL AND user_id IN (SELECT value FROM json_each($1))",
-    messages: "INSERT INTO messages
-            (conversation_id, user_id, role, content, action, data, source, model, status, created_at)
-        SELECT value ->> '$.conversation_id', value ->> '$.user_id', value ->> '$.role',
-            value ->> '$.content', value ->> '$.action', value ->> '$.data', value ->> '$.source',
-            value ->> '$.model', value ->> '$.status', value ->> '$.created_at'
-        FROM json_each($1) ORDER BY key",
-    history: "INSERT INTO command_history (user_id, command, result, action, source, created_at)
-        SELECT value ->> '$.user_id', value ->> '$.command', value ->> '$.result',
-            value ->> '$.action', value ->> '$.source', value ->> '$.created_at'
-        FROM json_each($1) ORDER BY key",
-    calculator: "INSERT INTO calculator_state (user_id, last_result, updated_at)
-        SELECT value ->> '$.user_id', value ->> '$.last_result', value ->> '$.updated_at'
-        FROM json_each($1) WHERE true
-        ON CONFLICT (user_id) DO UPDATE
-        SET last_result = excluded.last_result, updated_at = excluded.updated_at",
-};
+const SQLITE_INSERT: &str =
+    "INSERT INTO turns (conversation_id, user_id, command, command_at, reply,
+        action, data, source, answered_by, status, replied_at, calculation)
+    SELECT c.id, r.value ->> '$.user_id', r.value ->> '$.command', r.value ->> '$.command_at',
+        r.value ->> '$.reply', r.value ->> '$.action', r.value ->> '$.data', r.value ->> '$.source',
+        r.value ->> '$.answered_by', r.value ->> '$.status', r.value ->> '$.replied_at',
+        r.value ->> '$.calculation'
+    FROM json_each($1) AS r
+    JOIN conversations c ON c.user_id = r.value ->> '$.user_id' AND c.ended_at IS NULL
+    ORDER BY r.key
+    RETURNING id, conversation_id";
 
 /// Timestamps as sqlx itself writes them to SQLite (RFC 3339), which PostgreSQL also reads.
 fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
-/// The JSON rows of a batch, built once for either backend.
-struct BatchRows {
-    users: String,
-    calculations: Option<String>,
-}
-
-fn batch_users_and_calculations(records: &[&TurnRecord], now: DateTime<Utc>) -> BatchRows {
-    let mut users: Vec<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
-    users.sort_unstable();
-    users.dedup();
-    // One row per user: an upsert may not touch the same row twice in one statement.
-    let mut calculations: Vec<(&str, &str)> = Vec::new();
-    for record in records {
-        if let Some(value) = &record.calculation {
-            let user = record.user_id.as_str();
-            calculations.retain(|(u, _)| *u != user);
-            calculations.push((user, value));
-        }
-    }
-    let calculations = (!calculations.is_empty()).then(|| {
-        Value::Array(
-            calculations
-                .into_iter()
-                .map(|(user, value)| json!({"user_id": user, "last_result": value, "updated_at": timestamp(now)}))
-                .collect(),
-        )
-        .to_string()
-    });
-    BatchRows {
-        users: json!(users).to_string(),
-        calculations,
-    }
+fn row(seq: usize, record: &TurnRecord) -> Value {
+    json!({
+        "seq": seq,
+        "user_id": record.user.as_str(),
+        "command": record.command,
+        "command_at": timestamp(record.command_at),
+        "reply": record.reply,
+        "action": record.action.as_ref().map(|a| a.kind()),
+        "data": record.action.as_ref().map(|a| a.data()).filter(|d| !d.is_null()).map(|d| d.to_string()),
+        "source": record.source.as_str(),
+        "answered_by": record.answered_by,
+        "status": record.status.as_str(),
+        "replied_at": timestamp(record.replied_at),
+        "calculation": record.calculation,
+    })
 }
 
 /// Parameters larger than this are split over several statements. sqlx 0.9.0 leaves Nagle's
@@ -267,122 +247,128 @@ fn batch_users_and_calculations(records: &[&TurnRecord], now: DateTime<Utc>) -> 
 /// each message well under 16 KiB avoids the stall; over a unix socket it costs nothing.
 const MAX_PARAMETER_BYTES: usize = 6 * 1024;
 
-/// JSON arrays of at most about `MAX_PARAMETER_BYTES` each (a single larger row gets its own).
-fn json_chunks(rows: impl IntoIterator<Item = Value>) -> Vec<String> {
+/// JSON arrays of at most about `MAX_PARAMETER_BYTES` each (a single larger row gets its own),
+/// with the number of rows in each.
+fn json_chunks(rows: impl IntoIterator<Item = Value>) -> Vec<(String, usize)> {
     let mut chunks = Vec::new();
     let mut current = String::from("[");
+    let mut count = 0;
     for row in rows {
         let row = row.to_string();
-        if current.len() > 1 && current.len() + row.len() + 1 > MAX_PARAMETER_BYTES {
+        if count > 0 && current.len() + row.len() + 1 > MAX_PARAMETER_BYTES {
             current.push(']');
-            chunks.push(std::mem::replace(&mut current, String::from("[")));
+            chunks.push((std::mem::replace(&mut current, String::from("[")), count));
+            count = 0;
         }
-        if current.len() > 1 {
+        if count > 0 {
             current.push(',');
         }
         current.push_str(&row);
+        count += 1;
     }
-    if current.len() > 1 {
+    if count > 0 {
         current.push(']');
-        chunks.push(current);
+        chunks.push((current, count));
     }
     chunks
 }
 
-fn message_rows(records: &[&TurnRecord], conversations: &HashMap<String, i64>) -> Vec<String> {
-    let mut rows = Vec::with_capacity(records.len() * 2);
-    for record in records {
-        let conversation_id = conversations[record.user_id.as_str()];
-        rows.push(json!({
-            "seq": rows.len(),
-            "conversation_id": conversation_id,
-            "user_id": record.user_id.as_str(),
-            "role": "user",
-            "content": record.command,
-            "action": null, "data": null, "source": null, "model": null,
-            "status": "complete",
-            "created_at": timestamp(record.command_at),
-        }));
-        rows.push(json!({
-            "seq": rows.len(),
-            "conversation_id": conversation_id,
-            "user_id": record.user_id.as_str(),
-            "role": "assistant",
-            "content": record.reply,
-            "action": record.action,
-            "data": record.data,
-            "source": record.source,
-            "model": record.model,
-            "status": record.status,
-            "created_at": timestamp(record.replied_at),
-        }));
-    }
-    json_chunks(rows)
-}
-
-fn history_rows(records: &[&TurnRecord]) -> Vec<String> {
-    json_chunks(records.iter().enumerate().map(|(seq, record)| {
-        json!({
-            "seq": seq,
-            "user_id": record.user_id.as_str(),
-            "command": record.command,
-            "result": record.reply,
-            "action": record.action,
-            "source": record.source,
-            "created_at": timestamp(record.replied_at),
-        })
-    }))
-}
-
-/// The batch transaction, the same steps on either backend.
-macro_rules! write_batch_body {
-    ($pool:expr, $sql:expr, $records:expr) => {{
-        let records = $records;
-        let sql: &BatchSql = $sql;
-        let now = Utc::now();
-        let rows = batch_users_and_calculations(records, now);
-        let mut tx = $pool.begin_write().await?;
-        let mut conversations: HashMap<String, i64> =
-            sqlx::query_as::<_, (String, i64)>(sql.open_conversations)
-                .bind(&rows.users)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
-        for record in records {
-            let user = record.user_id.as_str();
-            if !conversations.contains_key(user) {
-                let id = open_conversation!(tx, user, now).await?;
-                conversations.insert(user.to_owned(), id);
+/// Inserts one chunk and returns the new ids in the chunk's order.
+macro_rules! insert_chunk {
+    ($tx:expr, $sql:expr, $chunk:expr, $count:expr) => {
+        async {
+            let mut ids: Vec<(i64, i64)> = sqlx::query_as($sql)
+                .bind($chunk)
+                .fetch_all(&mut *$tx)
+                .await?;
+            if ids.len() != $count {
+                return Err(WriteError::MissingConversation);
             }
+            // Ids grow in insertion order, which is `seq` order.
+            ids.sort_unstable();
+            Ok::<Vec<Written>, WriteError>(ids)
         }
-        // Chunks in order, so ids still follow the order of the turns.
-        for chunk in message_rows(records, &conversations) {
-            sqlx::query(sql.messages)
-                .bind(chunk)
-                .execute(&mut *tx)
-                .await?;
+    };
+}
+
+macro_rules! write_together_body {
+    ($pool:expr, $sql:expr, $records:expr) => {{
+        let mut tx = $pool.begin_write().await?;
+        let mut ids = Vec::with_capacity($records.len());
+        let rows = $records.iter().enumerate().map(|(seq, r)| row(seq, r));
+        for (chunk, count) in json_chunks(rows) {
+            ids.extend(insert_chunk!(tx, $sql, chunk, count).await?);
         }
-        for chunk in history_rows(records) {
-            sqlx::query(sql.history)
-                .bind(chunk)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(calculations) = rows.calculations {
-            sqlx::query(sql.calculator)
-                .bind(calculations)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(ids)
     }};
 }
 
-async fn write_batch(pool: &Pool, records: &[&TurnRecord]) -> Result<(), sqlx::Error> {
+async fn write_together(pool: &Pool, records: &[&TurnRecord]) -> Result<Vec<Written>, WriteError> {
     match pool {
-        Pool::Postgres(pool) => write_batch_body!(pool, &POSTGRES_BATCH, records),
-        Pool::Sqlite(pool) => write_batch_body!(pool, &SQLITE_BATCH, records),
+        Pool::Postgres(pool) => write_together_body!(pool, POSTGRES_INSERT, records),
+        Pool::Sqlite(pool) => write_together_body!(pool, SQLITE_INSERT, records),
+    }
+}
+
+macro_rules! write_one_by_one_body {
+    ($pool:expr, $sql:expr, $records:expr) => {{
+        let records = $records;
+        let now = Utc::now();
+        let mut tx = match $pool.begin_write().await {
+            Ok(tx) => tx,
+            Err(error) => return vec![Err(StoreError::from(error)); records.len()],
+        };
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            let attempt = async {
+                sqlx::query("SAVEPOINT turn").execute(&mut *tx).await?;
+                let result = async {
+                    open_conversation!(tx, record.user.as_str(), now).await?;
+                    let (chunk, count) = json_chunks([row(0, record)])
+                        .pop()
+                        .expect("one row makes one chunk");
+                    insert_chunk!(tx, $sql, chunk, count).await
+                }
+                .await;
+                match result {
+                    Ok(ids) => {
+                        sqlx::query("RELEASE SAVEPOINT turn").execute(&mut *tx).await?;
+                        Ok(ids[0])
+                    }
+                    Err(error) => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT turn")
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("RELEASE SAVEPOINT turn").execute(&mut *tx).await?;
+                        Err(error)
+                    }
+                }
+            }
+            .await;
+            let attempt = attempt.map_err(|error| match error {
+                WriteError::Store(error) => error,
+                other => StoreError::Query(other.to_string().into()),
+            });
+            if let Err(error) = &attempt {
+                tracing::error!(%error, user_id = %record.user, "the database refused a turn");
+                if error.is_unavailable() {
+                    return vec![Err(error.clone()); records.len()];
+                }
+            }
+            results.push(attempt);
+        }
+        match tx.commit().await {
+            Ok(()) => results,
+            Err(error) => vec![Err(StoreError::from(error)); records.len()],
+        }
+    }};
+}
+
+async fn write_one_by_one(pool: &Pool, records: &[&TurnRecord]) -> Vec<StoreResult<Written>> {
+    match pool {
+        Pool::Postgres(pool) => write_one_by_one_body!(pool, POSTGRES_INSERT, records),
+        Pool::Sqlite(pool) => write_one_by_one_body!(pool, SQLITE_INSERT, records),
     }
 }
 
@@ -398,9 +384,10 @@ mod tests {
         let chunks = json_chunks(rows.clone());
         assert!(chunks.len() > 1);
         let mut joined = Vec::new();
-        for chunk in &chunks {
+        for (chunk, count) in &chunks {
             assert!(chunk.len() <= MAX_PARAMETER_BYTES, "{}", chunk.len());
             let parsed: Vec<Value> = serde_json::from_str(chunk).unwrap();
+            assert_eq!(parsed.len(), *count);
             joined.extend(parsed);
         }
         assert_eq!(joined, rows);

@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::app::AppState;
+pub use self::session::{IDLE, RESTARTING, SESSION_LIFETIME};
 use crate::config::CorsOrigins;
-use crate::http::error::ApiError;
-use crate::http::extract::{ClientIp, Identity};
+use crate::error::{ErrorCode, Problem};
+use crate::identity::Caller;
+use crate::state::AppState;
 
 /// Socket buffers. tungstenite allocates a 128 KiB read buffer per connection by default,
 /// which is most of an idle socket's memory; commands are small, so a few KiB do.
@@ -29,16 +30,15 @@ const MAX_WRITE_BUFFER: usize = 256 * 1024;
 pub async fn upgrade(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    ClientIp(ip): ClientIp,
     request: Request,
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
     let headers = &parts.headers;
     if !valid_client_id(&client_id) {
-        return ApiError::BadRequest {
-            code: "invalid_client_id",
-            detail: "client_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -.".to_owned(),
-        }
+        return Problem::new(
+            ErrorCode::InvalidClientId,
+            "client_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -.",
+        )
         .into_response();
     }
     if !origin_allowed(headers, &state.config().cors_origins) {
@@ -49,38 +49,64 @@ pub async fn upgrade(
                 .unwrap_or(""),
             "refused a cross-origin WebSocket"
         );
-        return ApiError::Forbidden {
-            code: "forbidden_origin",
-            detail: "This origin may not open the voice socket.".to_owned(),
-        }
+        return Problem::new(
+            ErrorCode::ForbiddenOrigin,
+            "This origin may not open the voice socket.",
+        )
         .into_response();
     }
-    // Identity only after the origin check, so a hostile page cannot even create users.
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
-            return ApiError::BadRequest {
-                code: "websocket_expected",
-                detail: format!("This endpoint speaks WebSocket: {rejection}"),
-            }
+            return Problem::new(
+                ErrorCode::WebsocketExpected,
+                format!("This endpoint speaks WebSocket: {rejection}"),
+            )
             .into_response();
         }
     };
-    let identity = match Identity::from_request_parts(&mut parts, &state).await {
-        Ok(identity) => identity,
-        Err(error) => return error.into_response(),
-    };
     if state.is_draining() {
-        return ApiError::Unavailable {
-            code: "shutting_down",
-            detail: "This server is restarting; please reconnect.".to_owned(),
-        }
+        return Problem::new(
+            ErrorCode::ShuttingDown,
+            "This server is restarting; please reconnect.",
+        )
         .into_response();
     }
+    // Identity only after the origin check, so a hostile page cannot even create users.
+    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(problem) => return problem.into_response(),
+    };
+    // Behind a proxy the TCP peer is the proxy, so open sockets are counted per client network
+    // here instead of connections in the accept loop.
+    let slot = if state.config().trust_proxy {
+        match state.sockets().try_acquire(caller.client()) {
+            Some(slot) => Some(slot),
+            None => {
+                return Problem::new(
+                    ErrorCode::TooManyConnections,
+                    "Too many open voice sockets from your network; close another tab first.",
+                )
+                .into_response();
+            }
+        }
+    } else {
+        None
+    };
+    let (user, cookie) = match caller.identify(&state).await {
+        Ok(identified) => identified,
+        Err(problem) => return problem.into_response(),
+    };
     let max_message = state.config().max_ws_message_bytes;
     let span = tracing::info_span!("ws_session", client_id = %client_id);
     let sessions = state.sessions().clone();
-    upgrade
+    let peer = session::Peer {
+        user,
+        client: caller.client(),
+        client_id,
+        _slot: slot,
+    };
+    let response = upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
@@ -88,9 +114,10 @@ pub async fn upgrade(
         .max_frame_size(max_message)
         .on_failed_upgrade(|error| tracing::warn!(%error, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
-            let session = session::Session::new(state, identity.user, ip);
+            let session = session::Session::new(state, peer);
             sessions.track_future(session.run(socket).instrument(span))
-        })
+        });
+    (cookie, response).into_response()
 }
 
 fn valid_client_id(id: &str) -> bool {

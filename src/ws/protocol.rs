@@ -1,11 +1,13 @@
 //! The voice socket's frames. Client frames keep the predecessor's shapes (`{"command": …}`,
-//! `{"status": "listening"}`); server frames add streaming (`response_delta`) and `id`s so a
-//! client can match replies to commands.
+//! `{"status": "listening"}`); server frames add streaming (`response_delta`), `id`s so a
+//! client can match replies to commands, and the events that keep a user's tabs in step.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::turn::CommandReply;
+use crate::conversation::MessageView;
+use crate::error::Problem;
+use crate::turns::CommandReply;
 
 /// A client-chosen id for a command (a string of up to 64 characters or an integer), echoed
 /// on every frame about that command; the server numbers commands that come without one.
@@ -63,7 +65,7 @@ fn valid_id(id: &Value) -> bool {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     StatusUpdate {
@@ -80,6 +82,15 @@ pub enum ServerFrame {
     Cancelled {
         id: MessageId,
     },
+    /// A turn another tab of the same user finished: its two messages.
+    TurnSynced {
+        messages: [MessageView; 2],
+    },
+    /// The user's open conversation changed in another tab (a new one, or a past one
+    /// reopened): reload it from `/api/conversation`.
+    ConversationChanged {
+        conversation_id: i64,
+    },
     Error {
         code: &'static str,
         message: String,
@@ -92,12 +103,12 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
-    pub fn error(code: &'static str, message: impl Into<String>, id: Option<MessageId>) -> Self {
+    pub fn error(problem: Problem, id: Option<MessageId>) -> Self {
         ServerFrame::Error {
-            code,
-            message: message.into(),
+            code: problem.code.as_str(),
+            retry_after_ms: problem.retry_after_ms(),
+            message: problem.message,
             id,
-            retry_after_ms: None,
         }
     }
 
@@ -114,6 +125,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn predecessor_frames_parse() {
@@ -179,12 +191,11 @@ mod tests {
             serde_json::to_value(&frame).unwrap(),
             json!({"type": "response_delta", "id": 1, "delta": "Hi"})
         );
-        let error = ServerFrame::Error {
-            code: "rate_limited",
-            message: "slow down".into(),
-            id: None,
-            retry_after_ms: Some(1500),
-        };
+        let error = ServerFrame::error(
+            Problem::new(ErrorCode::RateLimited, "slow down")
+                .retry_after(std::time::Duration::from_millis(1500)),
+            None,
+        );
         assert_eq!(
             serde_json::to_value(&error).unwrap(),
             json!({"type": "error", "code": "rate_limited", "message": "slow down", "retry_after_ms": 1500})
@@ -192,6 +203,10 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ServerFrame::StatusUpdate { status: "ready" }).unwrap(),
             json!({"type": "status_update", "status": "ready"})
+        );
+        assert_eq!(
+            serde_json::to_value(ServerFrame::ConversationChanged { conversation_id: 3 }).unwrap(),
+            json!({"type": "conversation_changed", "conversation_id": 3})
         );
     }
 }

@@ -10,6 +10,15 @@ fn read(name: &str) -> String {
 }
 
 #[test]
+fn readme_configuration_table_is_the_one_the_code_generates() {
+    let readme = read("README.md");
+    assert!(
+        readme.contains(&ballsy::config::markdown_table()),
+        "README.md's configuration table differs from config::markdown_table(); paste it in"
+    );
+}
+
+#[test]
 fn readme_configuration_table_lists_exactly_the_variables_the_code_reads() {
     let readme = read("README.md");
     let table: BTreeSet<&str> = readme

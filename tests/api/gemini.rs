@@ -374,7 +374,7 @@ async fn vertex_uses_the_metadata_token_and_caches_it() {
         backend: GeminiBackend::Vertex,
         api_key: None,
         project: Some("my-proj".into()),
-        region: Some("us-central1".into()),
+        vertex_location: "us-central1".into(),
         metadata_host: fake.metadata_host(),
         ..config_for(&fake)
     };
@@ -482,7 +482,9 @@ async fn safety_blocks_are_spoken_politely_without_a_search() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite).with_gemini(Default::default())).await;
     app.fake().push_fault(Fault::PromptBlocked);
     let reply = app.ask("something nasty").await;
-    assert_eq!(reply["source"], "fallback");
+    // The model answered, by refusing: not "the AI is unavailable".
+    assert_eq!(reply["source"], "gemini");
+    assert_eq!(reply["status"], "refused");
     assert_eq!(reply["action"], Value::Null);
     assert!(reply["response"].as_str().unwrap().contains("rather not"));
 }

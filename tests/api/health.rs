@@ -53,12 +53,8 @@ async fn spawn_unmigrated(database_url: &str) -> crate::helpers::TestApp {
     let mut config = ballsy::config::Config::for_tests();
     config.database_url = DatabaseUrl::parse(database_url).unwrap();
     config.migrate_on_start = true;
-    let store = ballsy::store::Store::connect_lazy(&config.database_url, 2);
-    let model = ballsy::ai::model_from_config(&config).unwrap();
-    let app =
-        ballsy::app::Application::build_with(config, store, model, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    config.database_max_connections = 2;
+    let app = ballsy::server::Application::build(config).await.unwrap();
     crate::helpers::adopt(app, db).await
 }
 

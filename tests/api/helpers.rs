@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ballsy::ai;
-use ballsy::app::{AppState, Application};
 use ballsy::config::Config;
-use ballsy::store::Store;
+use ballsy::server::Application;
+use ballsy::state::AppState;
 use ballsy::store::url::DatabaseUrl;
 use ballsy_bench::fake_gemini::{FakeGemini, FakeGeminiConfig};
 use futures_util::{SinkExt, StreamExt};
@@ -209,7 +208,6 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
     };
     let mut config = Config::for_tests();
     config.database_url = db.database_url();
-    config.migrate_on_start = false;
     if let Some(fake) = &fake {
         config.gemini.api_key = Some(TEST_API_KEY.to_owned().into());
         config.gemini.base_url = Some(fake.base_url());
@@ -221,22 +219,26 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
     spawn_with_config(config, db, fake).await
 }
 
-/// Starts the app with a finished configuration (migrated before it serves).
+/// Starts the app with a finished configuration, built exactly as production builds it, and
+/// returns once its migrations at start are done.
 pub async fn spawn_with_config(config: Config, db: TestDb, fake: Option<FakeGemini>) -> TestApp {
-    let store = Store::connect_lazy(&config.database_url, config.database_max_connections);
-    store.migrate().await.expect("migrations apply");
-    let model = ai::model_from_config(&config).expect("model builds");
-    let app = Application::build_with(config, store, model, "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("app builds");
+    let app = Application::build(config).await.expect("app builds");
     let mut test_app = adopt(app, db).await;
+    assert!(
+        test_app
+            .state
+            .wait_until_migrated(Duration::from_secs(30))
+            .await,
+        "migrations at start finish"
+    );
     test_app.fake = fake;
     test_app
 }
 
 /// Runs an already built application in the background.
 pub async fn adopt(app: Application, db: TestDb) -> TestApp {
-    let addr = app.local_addr();
+    // The server listens on 0.0.0.0; tests talk to it over loopback.
+    let addr = SocketAddr::from(([127, 0, 0, 1], app.local_addr().port()));
     let state = app.state();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -499,6 +501,8 @@ impl Ws {
                 Some("command_response") | Some("cancelled") | Some("error") => {
                     return (deltas, frame);
                 }
+                // Other tabs of the same user report their turns; not part of this reply.
+                Some("turn_synced") | Some("conversation_changed") => continue,
                 _ => panic!("unexpected frame {frame}"),
             }
         }

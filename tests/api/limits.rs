@@ -248,7 +248,7 @@ async fn key_memory_stays_bounded_by_sweeping() {
     let limits = app.state.limits().clone();
     for i in 0..2000u32 {
         let ip = std::net::IpAddr::from(i.to_be_bytes());
-        limits.check_ip(ip).unwrap();
+        limits.check_ip(ballsy::limits::ClientKey::of(ip)).unwrap();
     }
     assert_eq!(limits.tracked_keys().1, 2000);
     // At 60 000 per minute a bucket refills in a millisecond; after that it is indistinguishable

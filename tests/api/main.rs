@@ -5,8 +5,10 @@
 mod helpers;
 
 mod api;
+mod conversations;
 mod docs;
 mod gemini;
+mod hardening;
 mod health;
 mod identity;
 mod infra;

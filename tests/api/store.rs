@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ballsy::store::url::DatabaseUrl;
-use ballsy::store::{Budget, Settings, SettingsPatch, Store, hash_token};
+use ballsy::store::{Budget, BudgetKeys, Settings, SettingsPatch, Store, UserId, hash_token};
 use serde_json::json;
 
 use crate::helpers::{
@@ -21,15 +21,13 @@ async fn migrated_store(backend: Backend) -> (Store, TestDb) {
     (store, db)
 }
 
-const EXPECTED_TABLES: [&str; 9] = [
+const EXPECTED_TABLES: [&str; 7] = [
     "ai_usage",
-    "calculator_state",
-    "command_history",
     "conversations",
-    "messages",
     "rate_limits",
     "sessions",
     "settings",
+    "turns",
     "users",
 ];
 
@@ -38,7 +36,7 @@ async fn schema_has_every_table(backend: Backend) {
     let schema = store.schema_columns().await.unwrap();
     let tables: Vec<&str> = schema.keys().map(String::as_str).collect();
     assert_eq!(tables, EXPECTED_TABLES);
-    assert!(schema["messages"].contains(&"status".to_owned()));
+    assert!(schema["turns"].contains(&"status".to_owned()));
     assert!(schema["sessions"].contains(&"token_hash".to_owned()));
 }
 on_both_backends!(schema_has_every_table);
@@ -65,7 +63,10 @@ async fn settings_defaults_agree_between_api_and_schema(backend: Backend) {
         "no row yet"
     );
     assert_eq!(
-        store.settings_from_column_defaults(&user).await.unwrap(),
+        store
+            .update_settings(&user, &SettingsPatch::default())
+            .await
+            .unwrap(),
         Settings::default(),
         "a row made from the column defaults"
     );
@@ -108,6 +109,17 @@ async fn identities_are_stored_as_hashes(backend: Backend) {
 }
 on_both_backends!(identities_are_stored_as_hashes);
 
+fn keys<'a>(user: &'a UserId, day: &'a str, per_user: u32, total: u32) -> BudgetKeys<'a> {
+    BudgetKeys {
+        user,
+        network: "192.0.2.1",
+        day,
+        per_user,
+        per_network: 1_000_000,
+        total,
+    }
+}
+
 async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
     let (store, _db) = migrated_store(backend).await;
     let user = store.create_identity(&hash_token("budget")).await.unwrap();
@@ -117,7 +129,7 @@ async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
             let user = user.clone();
             tokio::spawn(async move {
                 store
-                    .consume_ai_request(&user, "2026-11-24", 10, 1000)
+                    .consume_ai_request(keys(&user, "2026-11-24", 10, 1000))
                     .await
             })
         })
@@ -131,7 +143,7 @@ async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
     assert_eq!(granted, 10);
     assert_eq!(
         store
-            .consume_ai_request(&user, "2026-11-25", 10, 1000)
+            .consume_ai_request(keys(&user, "2026-11-25", 10, 1000))
             .await
             .unwrap(),
         Budget::Granted,
@@ -140,14 +152,14 @@ async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
     let other = store.create_identity(&hash_token("other")).await.unwrap();
     assert_eq!(
         store
-            .consume_ai_request(&other, "2026-11-26", 10, 1)
+            .consume_ai_request(keys(&other, "2026-11-26", 10, 1))
             .await
             .unwrap(),
         Budget::Granted
     );
     assert_eq!(
         store
-            .consume_ai_request(&user, "2026-11-26", 10, 1)
+            .consume_ai_request(keys(&user, "2026-11-26", 10, 1))
             .await
             .unwrap(),
         Budget::TotalExhausted
@@ -155,7 +167,7 @@ async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
     // A refused request does not consume the user's own budget.
     assert_eq!(
         store
-            .consume_ai_request(&user, "2026-11-26", 1, 1000)
+            .consume_ai_request(keys(&user, "2026-11-26", 1, 1000))
             .await
             .unwrap(),
         Budget::Granted
@@ -184,7 +196,7 @@ async fn shared_rate_limit_follows_gcra(backend: Backend) {
     assert!(take(1000).await.is_err());
     assert!(take(10_000).await.is_ok());
     assert_eq!(
-        store.prune("2000-01-01", 1_000_000).await.unwrap(),
+        store.prune_counters("2000-01-01", 1_000_000).await.unwrap(),
         1,
         "stale buckets are pruned"
     );
@@ -315,7 +327,8 @@ async fn the_cloud_run_url_form_connects_over_the_unix_socket() {
     );
     let parsed = DatabaseUrl::parse(&url).unwrap();
     let store = Store::connect_lazy(&parsed, 2);
-    assert_eq!(store.migrate().await.unwrap(), vec![1]);
+    let all: Vec<i64> = store.known_migrations().iter().map(|(v, _)| *v).collect();
+    assert_eq!(store.migrate().await.unwrap(), all);
     store.ping().await.unwrap();
     let output = ballsy(&["migrate"], &url);
     assert!(

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use ballsy::config::CorsOrigins;
+use ballsy::conversation::Status;
 use ballsy_bench::fake_gemini::{FakeGeminiConfig, Reply};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -144,17 +145,16 @@ async fn cancel_stops_the_reply_and_keeps_it_as_interrupted(backend: Backend) {
         1,
         "the upstream request was dropped"
     );
-    let messages = app
+    let turns = app
         .state
         .store()
-        .recent_messages(&user_of(&app, &token).await, 10)
+        .recent_turns(&user_of(&app, &token).await, 10, false)
         .await
         .unwrap();
-    let reply = messages.last().unwrap();
-    assert_eq!(reply.role, "assistant");
-    assert_eq!(reply.status, "interrupted");
-    assert!(reply.content.starts_with("Part 1"), "{}", reply.content);
-    assert!(!reply.content.contains("Part 20"));
+    let turn = turns.last().unwrap();
+    assert_eq!(turn.status, Status::Interrupted);
+    assert!(turn.reply.starts_with("Part 1"), "{}", turn.reply);
+    assert!(!turn.reply.contains("Part 20"));
     // The socket is still usable.
     let (_, next) = ws.command("hello").await;
     assert_eq!(next["type"], "command_response");
@@ -179,11 +179,28 @@ async fn two_tabs_of_one_user_each_get_their_own_replies() {
     assert_eq!(reply_a["data"]["response"], "Opening YouTube");
     assert_eq!(reply_b["id"], "from-b");
     assert_eq!(reply_b["data"]["response"], "Opening Spotify");
-    // Nothing else is waiting on either socket: the next frame each receives is its own pong.
-    tab_a.send_json(json!({"type": "ping"})).await;
-    assert_eq!(tab_a.recv_json().await["type"], "pong");
-    tab_b.send_json(json!({"type": "ping"})).await;
-    assert_eq!(tab_b.recv_json().await["type"], "pong");
+    // Nothing but the other tab's turn (see below) is waiting on either socket.
+    for tab in [&mut tab_a, &mut tab_b] {
+        tab.send_json(json!({"type": "ping"})).await;
+        loop {
+            let frame = tab.recv_json().await;
+            match frame["type"].as_str() {
+                Some("pong") => break,
+                Some("turn_synced") => {}
+                _ => panic!("a reply crossed tabs: {frame}"),
+            }
+        }
+    }
+    // The tabs of one conversation stay in step: each sees the other's turns.
+    let (_, reply) = tab_a.command("what's 2 + 2").await;
+    assert_eq!(reply["data"]["response"], "4");
+    let synced = tab_b.recv_json().await;
+    assert_eq!(synced["type"], "turn_synced", "{synced}");
+    assert_eq!(synced["messages"][0]["content"], "what's 2 + 2");
+    assert_eq!(synced["messages"][1]["content"], "4");
+    // So "times 2" in the other tab continues the result it has seen.
+    let (_, doubled) = tab_b.command("times 2").await;
+    assert_eq!(doubled["data"]["response"], "8");
     // Closing one tab leaves the other working (the predecessor's map lost it).
     drop(tab_a);
     let (_, again) = tab_b.command("hello").await;
@@ -539,12 +556,13 @@ async fn a_reply_cut_off_by_shutdown_is_a_retryable_failure_not_a_barge_in() {
     assert_eq!(end["id"], "long");
     assert_eq!(close.code, CloseCode::Away);
     let store = ballsy::store::Store::connect_lazy(&app.db.database_url(), 1);
-    let messages = store.recent_messages(&user, 2).await.unwrap();
+    let turns = store.recent_turns(&user, 1, false).await.unwrap();
     assert_eq!(
-        messages[1].status, "failed",
-        "stored as a failure the page can retry"
+        turns[0].status,
+        Status::CutOff,
+        "stored as broken off, which the page offers to retry"
     );
-    assert!(messages[1].content.starts_with("Part 1"));
+    assert!(turns[0].reply.starts_with("Part 1"));
 }
 
 #[tokio::test]

@@ -221,7 +221,7 @@ impl TestDatabase {
         Ok(())
     }
 
-    /// Reads back what clients' users have in `command_history`.
+    /// Reads back what clients' users have in `turns`.
     pub async fn verify(&self, clients: &[ClientOutcome]) -> anyhow::Result<Verification> {
         let reader = match self.backend {
             Backend::Sqlite => {
@@ -261,7 +261,7 @@ enum Reader {
 
 impl Reader {
     async fn commands(&self, user_id: &str) -> anyhow::Result<Vec<String>> {
-        const SQL: &str = "SELECT command FROM command_history WHERE user_id = $1 ORDER BY id";
+        const SQL: &str = "SELECT command FROM turns WHERE user_id = $1 ORDER BY id";
         let rows: Vec<(String,)> = match self {
             Reader::Sqlite(pool) => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?,
             Reader::Postgres(pool) => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?,

@@ -83,7 +83,7 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(s, "## 1. Rule-based commands over the WebSocket\n");
         let _ = writeln!(
             s,
-            "{} clients, one command in flight each, {} sockets per client (used in turn), {} warm-up commands per client, then {} s measured. Commands: {}. Ballsy clients each have their own session (`POST /api/session`); every acknowledged command is then looked up in `command_history`. The floor is measured before and after the Ballsy runs; percentages and ratios are against the mean of the two ({:.0}/s, p99 {}).\n",
+            "{} clients, one command in flight each, {} sockets per client (used in turn), {} warm-up commands per client, then {} s measured. Commands: {}. Ballsy clients each have their own session (`POST /api/session`); every acknowledged command is then looked up in `turns`. The floor is measured before and after the Ballsy runs; percentages and ratios are against the mean of the two ({:.0}/s, p99 {}).\n",
             c.clients,
             c.connections_per_client,
             c.warmup_per_client,

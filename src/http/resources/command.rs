@@ -4,40 +4,21 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ApiJson, Identity};
-use crate::turn::{self, CommandReply, TurnInput};
-
-/// The longest IANA zone name is 32 characters; anything much longer is not a zone.
-pub const MAX_TIMEZONE_CHARS: usize = 64;
-
-/// A time zone must look like an IANA name (`Europe/Berlin`, `Etc/GMT+5`, `UTC`); a well-formed
-/// name the zone database does not know is answered in UTC (and the answer says so).
-pub fn check_timezone(timezone: &str) -> Result<(), ApiError> {
-    let well_formed = timezone.chars().count() <= MAX_TIMEZONE_CHARS
-        && timezone.starts_with(|c: char| c.is_ascii_alphabetic())
-        && timezone
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '/' | '-'));
-    if well_formed {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field(
-            "timezone",
-            format!(
-                "timezone must be an IANA zone name such as Europe/Berlin, at most {MAX_TIMEZONE_CHARS} characters."
-            ),
-        ))
-    }
-}
+use crate::http::extract::{ApiJson, Caller, SessionCookie};
+use crate::state::AppState;
+use crate::turns::{CancelSignal, ClientTimezone, Command, CommandReply, TurnRequest};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CommandRequest {
-    /// What the user said or typed; 1 to 1000 characters, not only whitespace.
-    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
+    /// What the user said or typed: 1 to 1000 characters (Unicode code points), not only
+    /// whitespace or invisible characters, no control characters other than tab and newlines.
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*\S[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub command: String,
     /// Accepted for compatibility with the predecessor's clients and ignored: the caller is
     /// identified by its session.
@@ -55,26 +36,37 @@ pub struct CommandRequest {
     request_body = CommandRequest,
     responses(
         (status = 200, description = "The answer", body = CommandReply),
-        (status = 400, description = "Empty or too long", body = ErrorBody),
+        (status = 400, description = "Empty, too long, or with control characters", body = ErrorBody),
+        (status = 401, description = "Unknown or expired bearer token", body = ErrorBody),
         (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 422, description = "Malformed JSON or a field of the wrong type", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or the server is restarting", body = ErrorBody),
     ))]
 pub async fn handle(
     State(state): State<AppState>,
-    identity: Identity,
+    caller: Caller,
     ApiJson(request): ApiJson<CommandRequest>,
-) -> Result<Json<CommandReply>, ApiError> {
-    if let Some(timezone) = &request.timezone {
-        check_timezone(timezone)?;
-    }
-    let input = TurnInput {
-        user: identity.user,
-        command: request.command,
-        timezone: request.timezone,
+) -> Result<(SessionCookie, Json<CommandReply>), ApiError> {
+    // Parsed before any identity is created: a request that fails validation leaves nothing.
+    let command = Command::parse(&request.command).map_err(|invalid| invalid.problem())?;
+    let timezone = request
+        .timezone
+        .as_deref()
+        .map(ClientTimezone::parse)
+        .transpose()?;
+    let (user, cookie) = caller.identify(&state).await?;
+    let turn = TurnRequest {
+        user,
+        client: caller.client(),
+        command,
+        timezone,
     };
-    let reply = turn::run(&state, input, &mut |_| {}, &CancellationToken::new()).await?;
-    Ok(Json(reply))
+    let reply = state
+        .turns()
+        .run(turn, &mut |_| {}, &CancelSignal::new())
+        .await
+        .map_err(|error| error.problem())?;
+    Ok((cookie, Json(CommandReply::from(&reply))))
 }

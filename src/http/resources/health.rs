@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `/ready` must answer quickly even when the database hangs.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,7 +35,8 @@ pub async fn health() -> Json<HealthStatus> {
     Json(HealthStatus { status: "ok" })
 }
 
-/// Readiness: the database answers `SELECT 1` and the schema is migrated.
+/// Readiness: the database answers `SELECT 1` (checked at most once a second) and the schema is
+/// migrated.
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = ReadyStatus),
@@ -54,23 +55,15 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<ReadyStat
     if state.is_draining() {
         return unavailable("shutting_down");
     }
-    let ping = tokio::time::timeout(READY_TIMEOUT, state.store().ping()).await;
-    match ping {
-        Ok(Ok(())) if state.is_migrated() => (
+    if state.database_ready(READY_TIMEOUT).await && state.is_migrated() {
+        (
             StatusCode::OK,
             Json(ReadyStatus {
                 status: "ready",
                 reason: None,
             }),
-        ),
-        Ok(Ok(())) => unavailable("database"),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "readiness check failed");
-            unavailable("database")
-        }
-        Err(_) => {
-            tracing::warn!("readiness check timed out");
-            unavailable("database")
-        }
+        )
+    } else {
+        unavailable("database")
     }
 }

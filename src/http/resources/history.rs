@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ensure_self;
-use crate::app::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::Identity;
+use crate::http::extract::{Caller, SessionCookie};
+use crate::state::AppState;
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
@@ -79,15 +79,16 @@ fn parse_limit(query: Option<&str>) -> Result<usize, ApiError> {
     ))]
 pub async fn list(
     State(state): State<AppState>,
-    identity: Identity,
+    caller: Caller,
     Path(user_id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<HistoryResponse>, ApiError> {
-    ensure_self(&identity, &user_id)?;
+) -> Result<(SessionCookie, Json<HistoryResponse>), ApiError> {
     let limit = parse_limit(query.as_deref())?;
+    let (user, cookie) = caller.identify(&state).await?;
+    ensure_self(&user, &user_id)?;
     let history = state
         .store()
-        .history(&identity.user, limit)
+        .history(&user, limit)
         .await?
         .into_iter()
         .map(|h| HistoryItem {
@@ -100,7 +101,7 @@ pub async fn list(
             timestamp: h.created_at,
         })
         .collect();
-    Ok(Json(HistoryResponse { history }))
+    Ok((cookie, Json(HistoryResponse { history })))
 }
 
 #[cfg(test)]

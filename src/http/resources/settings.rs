@@ -5,10 +5,10 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 use super::ensure_self;
-use crate::app::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ApiJson, Identity};
-use crate::store::{Settings, SettingsPatch};
+use crate::http::extract::{ApiJson, Caller, SessionCookie};
+use crate::state::AppState;
+use crate::store::{Settings, SettingsPatch, SpeakReplies, UserId};
 
 pub const VOICE_SPEED_RANGE: std::ops::RangeInclusive<i64> = 50..=400;
 pub const THEMES: [&str; 3] = ["light", "dark", "system"];
@@ -33,6 +33,9 @@ pub struct SettingsView {
     pub auto_listen: bool,
     /// Speech recognition language, a BCP 47 tag such as `en-US`.
     pub language: String,
+    /// When replies are read aloud: `voice` (only turns that began by voice), `always` or
+    /// `never`.
+    pub speak_replies: &'static str,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,6 +53,8 @@ pub struct SettingsUpdate {
     /// A BCP 47 tag such as `en-US`.
     #[schema(max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
     pub language: Option<String>,
+    #[schema(pattern = "^(voice|always|never)$")]
+    pub speak_replies: Option<String>,
 }
 
 /// JSON Schema counts `200.0` as an integer, so it is accepted as one; `1.5` is not.
@@ -113,12 +118,22 @@ impl SettingsUpdate {
                 "language must be a BCP 47 tag such as en-US.",
             ));
         }
+        let speak_replies = match self.speak_replies.as_deref() {
+            None => None,
+            Some(value) => Some(SpeakReplies::parse(value).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "speak_replies",
+                    "speak_replies must be one of voice, always or never.",
+                )
+            })?),
+        };
         Ok(SettingsPatch {
             voice: self.voice,
             voice_speed,
             theme: self.theme,
             auto_listen: self.auto_listen,
             language: self.language,
+            speak_replies,
         })
     }
 }
@@ -134,15 +149,16 @@ fn valid_language_tag(tag: &str) -> bool {
         && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-fn view(identity: &Identity, settings: Settings) -> Json<SettingsResponse> {
+fn view(user: &UserId, settings: Settings) -> Json<SettingsResponse> {
     Json(SettingsResponse {
         settings: SettingsView {
-            user_id: identity.user.to_string(),
+            user_id: user.to_string(),
             voice: settings.voice,
             voice_speed: settings.voice_speed,
             theme: settings.theme,
             auto_listen: settings.auto_listen,
             language: settings.language,
+            speak_replies: settings.speak_replies.as_str(),
         },
     })
 }
@@ -152,12 +168,13 @@ fn view(identity: &Identity, settings: Settings) -> Json<SettingsResponse> {
     responses((status = 200, body = SettingsResponse), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    identity: Identity,
+    caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<Json<SettingsResponse>, ApiError> {
-    ensure_self(&identity, &user_id)?;
-    let settings = state.store().settings(&identity.user).await?;
-    Ok(view(&identity, settings))
+) -> Result<(SessionCookie, Json<SettingsResponse>), ApiError> {
+    let (user, cookie) = caller.identify(&state).await?;
+    ensure_self(&user, &user_id)?;
+    let settings = state.store().settings(&user).await?;
+    Ok((cookie, view(&user, settings)))
 }
 
 #[utoipa::path(put, path = "/api/settings/{user_id}", tag = "settings",
@@ -172,17 +189,15 @@ pub async fn get(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    identity: Identity,
+    caller: Caller,
     Path(user_id): Path<String>,
     ApiJson(update): ApiJson<SettingsUpdate>,
-) -> Result<Json<SettingsResponse>, ApiError> {
-    ensure_self(&identity, &user_id)?;
+) -> Result<(SessionCookie, Json<SettingsResponse>), ApiError> {
     let patch = update.validate()?;
-    let settings = state
-        .store()
-        .update_settings(&identity.user, &patch)
-        .await?;
-    Ok(view(&identity, settings))
+    let (user, cookie) = caller.identify(&state).await?;
+    ensure_self(&user, &user_id)?;
+    let settings = state.store().update_settings(&user, &patch).await?;
+    Ok((cookie, view(&user, settings)))
 }
 
 #[cfg(test)]
@@ -219,9 +234,10 @@ mod tests {
             (r#"{"voice_speed": 10}"#, "voice_speed"),
             (r#"{"theme": "neon"}"#, "theme"),
             (r#"{"language": "klingon!"}"#, "language"),
+            (r#"{"speak_replies": "sometimes"}"#, "speak_replies"),
         ] {
             match update(json) {
-                Err(ApiError::Unprocessable { field: Some(f), .. }) => assert_eq!(f, field),
+                Err(ApiError { field: Some(f), .. }) => assert_eq!(f, field),
                 other => panic!("{json}: {other:?}"),
             }
         }

@@ -7,15 +7,13 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
-use crate::ai::AiError;
 use crate::ai::gemini::normalize_audio_mime;
-use crate::app::AppState;
-use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::Identity;
-use crate::store::Budget;
-use crate::turn::{self, BUDGET_TOTAL_REPLY, BUDGET_USER_REPLY, CommandReply, TurnInput};
+use crate::conversation::Status;
+use crate::http::error::{ApiError, ErrorBody, ErrorCode};
+use crate::http::extract::{Caller, SessionCookie};
+use crate::state::AppState;
+use crate::turns::{ClientTimezone, CommandReply, VoiceReplyKind};
 
 /// What MediaRecorder produces in current browsers, plus WAV and MP3 files, in the normalised
 /// form Gemini is sent (`normalize_audio_mime`: no codec parameters, MP3 as `audio/mp3`).
@@ -26,7 +24,6 @@ const ACCEPTED_TYPES: [&str; 5] = [
     "audio/wav",
     "audio/mp3",
 ];
-const NOTHING_HEARD: &str = "I didn't catch that. Could you please repeat?";
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct VoiceReply {
@@ -66,21 +63,49 @@ pub struct VoiceUpload {
     ))]
 pub async fn handle(
     State(state): State<AppState>,
-    identity: Identity,
+    caller: Caller,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Json<VoiceReply>, ApiError> {
-    let model = state.model().clone();
-    if model.source() == "offline" {
-        return Err(ApiError::Unavailable {
-            code: "voice_unavailable",
-            detail: "Voice upload needs GEMINI_API_KEY: this server runs the offline assistant. \
-                     Use your browser's speech recognition or type instead."
-                .to_owned(),
-        });
+) -> Result<(SessionCookie, Json<VoiceReply>), ApiError> {
+    if state.is_offline() {
+        return Err(crate::turns::TurnError::VoiceUnavailable.problem());
     }
+    let (audio, mime_type, timezone) = read_form(&state, multipart).await?;
+    let (user, cookie) = caller.identify(&state).await?;
+    let outcome = state
+        .turns()
+        .run_voice(user, caller.client(), audio, mime_type, timezone)
+        .await
+        .map_err(|error| error.problem())?;
+    let reply = match outcome.reply {
+        VoiceReplyKind::Turn(turn) => CommandReply::from(&turn),
+        VoiceReplyKind::Said { response, source } => CommandReply {
+            response,
+            action: None,
+            data: serde_json::Value::Null,
+            source,
+            status: Status::Complete,
+            turn_id: 0,
+        },
+    };
+    Ok((
+        cookie,
+        Json(VoiceReply {
+            reply,
+            transcript: outcome.transcript,
+        }),
+    ))
+}
+
+/// The recording, its normalised type and the time zone, with precise errors for everything
+/// else.
+async fn read_form(
+    state: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(Bytes, String, Option<ClientTimezone>), ApiError> {
     let mut multipart = multipart.map_err(|_| {
-        ApiError::UnsupportedMediaType(
-            "Send the recording as multipart/form-data with a `file` field.".to_owned(),
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Send the recording as multipart/form-data with a `file` field.",
         )
     })?;
     let limit = state.config().max_upload_bytes;
@@ -98,16 +123,17 @@ pub async fn handle(
                     .map(normalize_audio_mime)
                     .unwrap_or_default();
                 if !ACCEPTED_TYPES.contains(&content_type.as_str()) {
-                    return Err(ApiError::UnsupportedMediaType(format!(
-                        "Unsupported audio type \"{content_type}\"; send audio/webm, audio/ogg, audio/mp4, audio/wav or audio/mpeg."
-                    )));
+                    return Err(ApiError::new(
+                        ErrorCode::UnsupportedMediaType,
+                        format!(
+                            "Unsupported audio type \"{content_type}\"; send audio/webm, audio/ogg, audio/mp4, audio/wav or audio/mpeg."
+                        ),
+                    ));
                 }
                 let mut data = BytesMut::new();
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error(limit))? {
                     if data.len() + chunk.len() > limit {
-                        return Err(ApiError::PayloadTooLarge(format!(
-                            "The recording is larger than the limit of {limit} bytes."
-                        )));
+                        return Err(too_large(limit));
                     }
                     data.extend_from_slice(&chunk);
                 }
@@ -115,8 +141,7 @@ pub async fn handle(
             }
             Some("timezone") => {
                 let value = field.text().await.map_err(multipart_error(limit))?;
-                super::command::check_timezone(&value)?;
-                timezone = Some(value);
+                timezone = Some(ClientTimezone::parse(&value)?);
             }
             // The predecessor's page also sent user_id; it is ignored like everywhere else.
             Some("user_id") => {}
@@ -137,80 +162,24 @@ pub async fn handle(
             "The form has no `file` field with the recording.",
         ));
     };
-    if audio.is_empty() {
-        // Nothing recorded is nothing heard: answered without a model call.
-        return Ok(Json(nothing_heard(String::new())));
-    }
-    match state.limits().consume_ai_request(&identity.user).await? {
-        Budget::Granted => {}
-        exhausted => {
-            let response = if exhausted == Budget::UserExhausted {
-                BUDGET_USER_REPLY
-            } else {
-                BUDGET_TOTAL_REPLY
-            };
-            return Ok(Json(VoiceReply {
-                reply: CommandReply {
-                    response: response.to_owned(),
-                    action: None,
-                    data: serde_json::Value::Null,
-                    source: "budget".to_owned(),
-                },
-                transcript: String::new(),
-            }));
-        }
-    }
-    let transcript = model.transcribe(audio, mime_type).await.map_err(|error| {
-        tracing::warn!(%error, kind = error.kind(), "transcription failed");
-        match error {
-            AiError::RateLimited { retry_after, .. } => ApiError::RateLimited {
-                detail: error.spoken().to_owned(),
-                retry_after: retry_after.unwrap_or(std::time::Duration::from_secs(60)),
-            },
-            other => ApiError::Unavailable {
-                code: "transcription_failed",
-                detail: format!("Could not transcribe the recording. {}", other.spoken()),
-            },
-        }
-    })?;
-    if transcript.trim().is_empty() {
-        return Ok(Json(nothing_heard(transcript)));
-    }
-    let input = TurnInput {
-        user: identity.user,
-        command: transcript
-            .chars()
-            .take(crate::config::MAX_COMMAND_CHARS)
-            .collect(),
-        timezone,
-    };
-    let reply = turn::run(&state, input, &mut |_| {}, &CancellationToken::new()).await?;
-    Ok(Json(VoiceReply { reply, transcript }))
+    Ok((audio, mime_type, timezone))
 }
 
-fn nothing_heard(transcript: String) -> VoiceReply {
-    VoiceReply {
-        reply: CommandReply {
-            response: NOTHING_HEARD.to_owned(),
-            action: None,
-            data: serde_json::Value::Null,
-            source: "rule".to_owned(),
-        },
-        transcript,
-    }
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("The recording is larger than the limit of {limit} bytes."),
+    )
 }
-
 fn multipart_error(limit: usize) -> impl Fn(axum::extract::multipart::MultipartError) -> ApiError {
     move |error| {
         if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "The recording is larger than the limit of {limit} bytes."
-            ))
+            too_large(limit)
         } else {
-            ApiError::BadRequest {
-                code: "invalid_multipart",
-                detail: format!("Could not read the upload: {}", error.body_text()),
-            }
+            ApiError::new(
+                ErrorCode::InvalidMultipart,
+                format!("Could not read the upload: {}", error.body_text()),
+            )
         }
     }
 }

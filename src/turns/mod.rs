@@ -1,0 +1,654 @@
+//! The turns service: one command, end to end, the same for every transport (HTTP, the voice
+//! socket, voice uploads). Rate-limit → route → answer (a rule, or the model under the AI
+//! budgets, streaming) → persist one row → reply.
+//!
+//! A turn is a value: the answering step returns an `Outcome`, and the stored record and the
+//! reply are both built once from it. The reply is returned only after the turn is committed,
+//! so a command the server has acknowledged is in the database.
+
+pub mod command;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub use self::command::{ClientTimezone, Command, InvalidCommand, sanitize_text};
+use crate::ai::{AiError, ChatEvent, ChatModel, ChatRequest, Completion, FinishReason, Role, Turn};
+use crate::assistant::math::Number;
+use crate::assistant::{self, Action, Context, Question, Routed};
+use crate::conversation::{Source, Status, StoredTurn, TurnId, TurnRecord};
+use crate::error::{ErrorCode, Problem};
+use crate::limits::{ClientKey, Limits, RateLimited};
+use crate::state::Drain;
+use crate::store::{Budget, Store, StoreError, UserId};
+
+pub const BUDGET_USER_REPLY: &str = "I've used up today's AI budget for you, so open questions will have to wait until tomorrow. Smart commands like YouTube, maps, math and the time still work.";
+pub const BUDGET_NETWORK_REPLY: &str = "Your network has used up today's AI budget, so open questions will have to wait until tomorrow. Smart commands like YouTube, maps, math and the time still work.";
+pub const BUDGET_TOTAL_REPLY: &str = "I've used up today's AI budget, so open questions will have to wait until tomorrow. Smart commands like YouTube, maps, math and the time still work.";
+const MAX_TOKENS_REPLY: &str =
+    "That needs a longer answer than I can give out loud. Could you ask about one part of it?";
+const TRUNCATED_SUFFIX: &str = " Sorry, that answer was cut short.";
+const CUT_OFF_SUFFIX: &str = " Sorry, I lost my connection there.";
+const REFUSED_SUFFIX: &str = " I'll stop there.";
+const NOTHING_HEARD: &str = "I didn't catch that. Could you please repeat?";
+
+/// Why a running turn was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The user started talking over the reply.
+    BargeIn,
+    /// The server is shutting down and the drain deadline passed.
+    Shutdown,
+    /// The client went away.
+    ClientGone,
+}
+
+/// Cancels one turn, saying why. Cheap to clone; the first reason wins.
+#[derive(Clone, Default)]
+pub struct CancelSignal {
+    token: CancellationToken,
+    reason: Arc<OnceLock<CancelReason>>,
+}
+
+impl CancelSignal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self, reason: CancelReason) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    pub async fn cancelled(&self) -> CancelReason {
+        self.token.cancelled().await;
+        self.reason
+            .get()
+            .copied()
+            .unwrap_or(CancelReason::ClientGone)
+    }
+}
+
+/// One command from one user.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    pub user: UserId,
+    /// The client's network, for the per-network AI budget.
+    pub client: ClientKey,
+    pub command: Command,
+    pub timezone: Option<ClientTimezone>,
+}
+
+/// The answer to a command: the turn as committed.
+pub type TurnReply = StoredTurn;
+
+/// The wire shape of a reply: the predecessor's `{response, action, data}` plus `source`,
+/// `status` and the turn's id.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CommandReply {
+    pub response: String,
+    /// `open_url`, `search`, `open_app`, `exit`, or null.
+    pub action: Option<String>,
+    /// `{url, description}`, `{query}`, `{app_name}`, or null.
+    #[schema(value_type = Object, nullable = true)]
+    pub data: Value,
+    /// Who answered: `rule`, `gemini`, `offline`, `budget` (a daily AI budget is used up) or
+    /// `fallback` (the AI failed; a search is offered).
+    pub source: Source,
+    /// `complete`, `truncated` (cut at the output cap), `cut_off` (broke off mid-way),
+    /// `refused` (content filters), `interrupted` or `failed`.
+    pub status: Status,
+    /// The stored turn.
+    pub turn_id: TurnId,
+}
+
+impl From<&StoredTurn> for CommandReply {
+    fn from(turn: &StoredTurn) -> Self {
+        CommandReply {
+            response: turn.reply.clone(),
+            action: turn.action.as_ref().map(|a| a.kind().to_owned()),
+            data: turn.action.as_ref().map_or(Value::Null, Action::data),
+            source: turn.source,
+            status: turn.status,
+            turn_id: turn.id,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum TurnError {
+    RateLimited(RateLimited),
+    Storage(StoreError),
+    /// The turn was stopped; what the user heard is stored.
+    Cancelled(CancelReason),
+    /// Voice upload on a server without a model.
+    VoiceUnavailable,
+    Transcription(AiError),
+}
+
+impl From<StoreError> for TurnError {
+    fn from(error: StoreError) -> Self {
+        TurnError::Storage(error)
+    }
+}
+
+impl TurnError {
+    /// How every transport reports this error.
+    pub fn problem(&self) -> Problem {
+        match self {
+            TurnError::RateLimited(limited) => Problem::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "Too many commands. Please wait {} seconds.",
+                    limited.retry_after_secs()
+                ),
+            )
+            .retry_after(limited.retry_after),
+            TurnError::Storage(error) => Problem::from(error.clone()),
+            TurnError::Cancelled(CancelReason::Shutdown) => Problem::new(
+                ErrorCode::ShuttingDown,
+                "The server restarted before I finished. Please ask again.",
+            )
+            .retry_after(std::time::Duration::from_secs(1)),
+            TurnError::Cancelled(_) => Problem::new(
+                ErrorCode::ShuttingDown,
+                "The reply was interrupted. Please try again.",
+            ),
+            TurnError::VoiceUnavailable => Problem::new(
+                ErrorCode::VoiceUnavailable,
+                "Voice upload isn't available on this server: it runs without Gemini. Use your browser's speech recognition or type instead.",
+            ),
+            TurnError::Transcription(AiError::RateLimited { retry_after, .. }) => Problem::new(
+                ErrorCode::RateLimited,
+                AiError::RateLimited {
+                    retry_after: *retry_after,
+                    daily: false,
+                }
+                .spoken(),
+            )
+            .retry_after(retry_after.unwrap_or(std::time::Duration::from_secs(60))),
+            TurnError::Transcription(error) => Problem::new(
+                ErrorCode::TranscriptionFailed,
+                format!("Could not transcribe the recording. {}", error.spoken()),
+            ),
+        }
+    }
+}
+
+/// What a voice upload produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceOutcome {
+    /// What Gemini heard (empty when nothing was heard or the budget stopped it).
+    pub transcript: String,
+    pub reply: VoiceReplyKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceReplyKind {
+    /// The transcript ran as a command.
+    Turn(TurnReply),
+    /// Nothing to run (silence, or a daily budget used up); not stored.
+    Said { response: String, source: Source },
+}
+
+/// How a turn was answered, before it is stored.
+struct Outcome {
+    text: String,
+    action: Option<Action>,
+    source: Source,
+    status: Status,
+    answered_by: Option<String>,
+    calculation: Option<String>,
+    /// Set when the turn was stopped; the outcome is still stored.
+    cancelled: Option<CancelReason>,
+}
+
+impl Outcome {
+    fn rule(reply: assistant::Reply) -> Self {
+        Outcome {
+            text: reply.response,
+            action: reply.action,
+            source: Source::Rule,
+            status: Status::Complete,
+            answered_by: Some(reply.rule.to_owned()),
+            calculation: reply.calculation.as_ref().map(Number::to_stored),
+            cancelled: None,
+        }
+    }
+
+    fn said(text: &str, source: Source, status: Status, answered_by: &str) -> Self {
+        Outcome {
+            text: text.to_owned(),
+            action: None,
+            source,
+            status,
+            answered_by: Some(answered_by.to_owned()),
+            calculation: None,
+            cancelled: None,
+        }
+    }
+}
+
+/// The pieces a turn needs; cheap to clone.
+#[derive(Clone)]
+pub struct Turns {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    model: Arc<dyn ChatModel>,
+    limits: Limits,
+    persona: String,
+    /// Earlier messages (user or assistant) sent as context.
+    context_messages: usize,
+    drain: Drain,
+}
+
+impl Turns {
+    pub fn new(
+        store: Store,
+        model: Arc<dyn ChatModel>,
+        limits: Limits,
+        persona: String,
+        context_messages: usize,
+        drain: Drain,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                model,
+                limits,
+                persona,
+                context_messages,
+                drain,
+            }),
+        }
+    }
+
+    pub fn model(&self) -> &Arc<dyn ChatModel> {
+        &self.inner.model
+    }
+
+    /// Runs one turn. `on_delta` receives answer text as the model streams it (rule-based
+    /// answers send none). Cancelling stops the model, drops the upstream request and stores
+    /// what the user heard; the drain deadline of a shutdown cancels too.
+    pub async fn run(
+        &self,
+        request: TurnRequest,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+        cancel: &CancelSignal,
+    ) -> Result<TurnReply, TurnError> {
+        let started = Instant::now();
+        let inner = &self.inner;
+        inner
+            .limits
+            .check_user(&request.user)
+            .await
+            .map_err(TurnError::RateLimited)?;
+        let command_at = Utc::now();
+        let context = Context {
+            now: command_at,
+            timezone: request.timezone.and_then(ClientTimezone::zone),
+        };
+        let outcome = match assistant::route(request.command.as_str(), &context) {
+            Routed::Reply(reply) => Outcome::rule(reply),
+            Routed::Continue(chained) => {
+                let previous = inner
+                    .store
+                    .last_calculation(&request.user)
+                    .await?
+                    .and_then(|stored| Number::from_stored(&stored));
+                Outcome::rule(chained.answer(previous.as_ref()))
+            }
+            Routed::Ask(question) => self.ask(&request, &question, on_delta, cancel).await?,
+        };
+        let record = TurnRecord {
+            user: request.user,
+            command: request.command.as_str().to_owned(),
+            command_at,
+            reply: outcome.text,
+            action: outcome.action,
+            source: outcome.source,
+            answered_by: outcome.answered_by,
+            status: outcome.status,
+            replied_at: Utc::now(),
+            calculation: outcome.calculation,
+        };
+        let turn = inner.store.record_turn(record).await?;
+        tracing::info!(
+            source = %turn.source,
+            answered_by = turn.answered_by.as_deref().unwrap_or(""),
+            turn_status = %turn.status,
+            action = turn.action.as_ref().map_or("", Action::kind),
+            turn_ms = started.elapsed().as_millis() as u64,
+            "turn completed"
+        );
+        match outcome.cancelled {
+            Some(reason) => Err(TurnError::Cancelled(reason)),
+            None => Ok(turn),
+        }
+    }
+
+    /// A recording for browsers without speech recognition: Gemini transcribes it (one AI
+    /// request), then the transcript runs as a command.
+    pub async fn run_voice(
+        &self,
+        user: UserId,
+        client: ClientKey,
+        audio: Bytes,
+        mime_type: String,
+        timezone: Option<ClientTimezone>,
+    ) -> Result<VoiceOutcome, TurnError> {
+        let inner = &self.inner;
+        if inner.model.source() == Source::Offline {
+            return Err(TurnError::VoiceUnavailable);
+        }
+        let nothing_heard = |transcript: String| VoiceOutcome {
+            transcript,
+            reply: VoiceReplyKind::Said {
+                response: NOTHING_HEARD.to_owned(),
+                source: Source::Rule,
+            },
+        };
+        if audio.is_empty() {
+            return Ok(nothing_heard(String::new()));
+        }
+        if let Some(refusal) = budget_refusal(inner.limits.consume_ai_request(&user, client).await?)
+        {
+            return Ok(VoiceOutcome {
+                transcript: String::new(),
+                reply: VoiceReplyKind::Said {
+                    response: refusal.to_owned(),
+                    source: Source::Budget,
+                },
+            });
+        }
+        let transcript = inner
+            .model
+            .transcribe(audio, mime_type)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, kind = error.kind(), "transcription failed");
+                TurnError::Transcription(error)
+            })?;
+        let transcript = sanitize_text(&transcript).into_owned();
+        let Some(command) = Command::from_transcript(&transcript) else {
+            return Ok(nothing_heard(transcript));
+        };
+        let request = TurnRequest {
+            user,
+            client,
+            command,
+            timezone,
+        };
+        let reply = self.run(request, &mut |_| {}, &CancelSignal::new()).await?;
+        Ok(VoiceOutcome {
+            transcript,
+            reply: VoiceReplyKind::Turn(reply),
+        })
+    }
+
+    /// The earlier exchanges the model sees: only those that got a model answer, as
+    /// alternating user/model messages, at most `context_messages` of them.
+    async fn context(&self, user: &UserId) -> Result<Vec<Turn>, StoreError> {
+        let limit = self.inner.context_messages;
+        let turns = self
+            .inner
+            .store
+            .recent_turns(user, limit.div_ceil(2), true)
+            .await?;
+        let mut messages: Vec<Turn> = turns
+            .into_iter()
+            .filter(|turn| !turn.reply.trim().is_empty())
+            .flat_map(|turn| {
+                [
+                    Turn {
+                        role: Role::User,
+                        text: turn.command,
+                    },
+                    Turn {
+                        role: Role::Model,
+                        text: turn.reply,
+                    },
+                ]
+            })
+            .collect();
+        let excess = messages.len().saturating_sub(limit);
+        messages.drain(..excess);
+        // The context must start with the user (Gemini rejects a leading model turn).
+        if messages.first().is_some_and(|m| m.role == Role::Model) {
+            messages.remove(0);
+        }
+        Ok(messages)
+    }
+
+    async fn ask(
+        &self,
+        request: &TurnRequest,
+        question: &Question,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+        cancel: &CancelSignal,
+    ) -> Result<Outcome, TurnError> {
+        let inner = &self.inner;
+        let model = &inner.model;
+        let online = model.source() != Source::Offline;
+        if online
+            && let Some(refusal) = budget_refusal(
+                inner
+                    .limits
+                    .consume_ai_request(&request.user, request.client)
+                    .await?,
+            )
+        {
+            return Ok(Outcome::said(
+                refusal,
+                Source::Budget,
+                Status::Complete,
+                "budget",
+            ));
+        }
+        let chat = ChatRequest {
+            system: inner.persona.clone(),
+            history: self.context(&request.user).await?,
+            message: question.text.clone(),
+        };
+        let mut stream = model.stream_chat(chat);
+        let mut text = String::new();
+        let cancelled = cancel.cancelled();
+        let shutdown = inner.drain.deadline_passed();
+        tokio::pin!(cancelled, shutdown);
+        let ended: Result<Result<Option<Completion>, AiError>, CancelReason> = loop {
+            tokio::select! {
+                biased;
+                reason = &mut cancelled => break Err(reason),
+                _ = &mut shutdown => break Err(CancelReason::Shutdown),
+                event = stream.next() => match event {
+                    Some(Ok(ChatEvent::Delta(delta))) => {
+                        let delta = sanitize_text(&delta);
+                        on_delta(&delta);
+                        text.push_str(&delta);
+                    }
+                    Some(Ok(ChatEvent::Done(completion))) => break Ok(Ok(Some(completion))),
+                    Some(Err(error)) => break Ok(Err(error)),
+                    None => break Ok(Ok(None)),
+                }
+            }
+        };
+        // Dropping the stream closes the upstream request (barge-in stops the model too).
+        drop(stream);
+        let source = model.source();
+        let answer = text.trim().to_owned();
+        let mut outcome = Outcome {
+            text: answer.clone(),
+            action: None,
+            source,
+            status: Status::Complete,
+            answered_by: Some(model.model_name().to_owned()),
+            calculation: None,
+            cancelled: None,
+        };
+        match ended {
+            Err(reason) => {
+                outcome.cancelled = Some(reason);
+                outcome.status = match reason {
+                    // The user's choice (or they left): keep what they heard.
+                    CancelReason::BargeIn | CancelReason::ClientGone => Status::Interrupted,
+                    CancelReason::Shutdown if answer.is_empty() => Status::Failed,
+                    CancelReason::Shutdown => Status::CutOff,
+                };
+                if reason == CancelReason::Shutdown && answer.is_empty() && online {
+                    // Nothing reached the user: a restart must not cost them a question.
+                    if let Err(error) = inner
+                        .limits
+                        .refund_ai_request(&request.user, request.client)
+                        .await
+                    {
+                        tracing::warn!(%error, "could not refund an unanswered AI request");
+                    }
+                }
+            }
+            Ok(Ok(completion)) => {
+                if let Some(completion) = &completion {
+                    outcome.answered_by = Some(completion.model.clone());
+                    tracing::info!(
+                        model = %completion.model,
+                        prompt_tokens = completion.usage.prompt_tokens,
+                        output_tokens = completion.usage.output_tokens,
+                        thoughts_tokens = completion.usage.thoughts_tokens,
+                        finish = ?completion.finish,
+                        "model answered"
+                    );
+                }
+                let finish = completion.map_or(FinishReason::Stop, |c| c.finish);
+                match (finish, answer.is_empty()) {
+                    (FinishReason::MaxTokens, true) => {
+                        outcome.text = MAX_TOKENS_REPLY.to_owned();
+                        outcome.status = Status::Truncated;
+                    }
+                    (FinishReason::MaxTokens, false) => {
+                        outcome.text = format!("{}{TRUNCATED_SUFFIX}", last_full_sentence(&answer));
+                        outcome.status = Status::Truncated;
+                    }
+                    (FinishReason::Blocked(_), false) => {
+                        outcome.text = format!("{}{REFUSED_SUFFIX}", with_ending(&answer));
+                        outcome.status = Status::Refused;
+                    }
+                    (FinishReason::Blocked(reason), true) => {
+                        return Ok(failed(question, &AiError::Blocked(reason), source));
+                    }
+                    (_, true) => return Ok(failed(question, &AiError::EmptyAnswer, source)),
+                    (_, false) => {
+                        if let Some(fallback) = assistant::uncertain_fallback(question, &answer) {
+                            outcome.text = fallback.response;
+                            outcome.action = fallback.action;
+                        }
+                    }
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, kind = error.kind(), partial_chars = answer.chars().count(), "the model failed");
+                if answer.is_empty() {
+                    return Ok(failed(question, &error, source));
+                }
+                // The user already heard the beginning; keep it and say it broke off.
+                outcome.text = format!("{}{CUT_OFF_SUFFIX}", with_ending(&answer));
+                outcome.status = Status::CutOff;
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+fn budget_refusal(budget: Budget) -> Option<&'static str> {
+    match budget {
+        Budget::Granted => None,
+        Budget::UserExhausted => Some(BUDGET_USER_REPLY),
+        Budget::IpExhausted => {
+            tracing::warn!("a client network used up its daily AI budget");
+            Some(BUDGET_NETWORK_REPLY)
+        }
+        Budget::TotalExhausted => {
+            tracing::warn!("the service-wide daily AI budget is used up");
+            Some(BUDGET_TOTAL_REPLY)
+        }
+    }
+}
+
+/// The reply when the model produced nothing: a clear sentence; a refusal says so, and other
+/// failures offer a web search where that helps (shown as a card, never opened by itself).
+fn failed(question: &Question, error: &AiError, model_source: Source) -> Outcome {
+    if let AiError::Blocked(_) = error {
+        return Outcome::said(error.spoken(), model_source, Status::Refused, "safety");
+    }
+    let action = error
+        .offers_search()
+        .then(|| assistant::failure_fallback(question));
+    Outcome {
+        action,
+        ..Outcome::said(
+            error.spoken(),
+            Source::Fallback,
+            Status::Failed,
+            error.kind(),
+        )
+    }
+}
+
+/// `text` ending in sentence punctuation (an ellipsis when it broke off mid-sentence).
+fn with_ending(text: &str) -> String {
+    if text.ends_with(['.', '!', '?', '…']) {
+        text.to_owned()
+    } else {
+        format!("{text}…")
+    }
+}
+
+/// `text` up to its last complete sentence; an answer without one keeps its words and gets an
+/// ellipsis, so the user never hears a clipped sentence as if it were whole.
+fn last_full_sentence(text: &str) -> String {
+    // A sentence ends at punctuation followed by whitespace or the end ("3.5" does not).
+    let end = text
+        .char_indices()
+        .filter(|(i, c)| {
+            matches!(c, '.' | '!' | '?' | '…')
+                && text[i + c.len_utf8()..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
+        })
+        .map(|(i, c)| i + c.len_utf8())
+        .next_back();
+    match end {
+        Some(end) => text[..end].trim_end().to_owned(),
+        None => with_ending(text.trim_end()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_answers_end_at_their_last_full_sentence() {
+        assert_eq!(
+            last_full_sentence("Paris is the capital. It has 2.1 million people and"),
+            "Paris is the capital."
+        );
+        assert_eq!(
+            last_full_sentence("The capital of France is"),
+            "The capital of France is…"
+        );
+        assert_eq!(last_full_sentence("Done! Next?"), "Done! Next?");
+        assert_eq!(
+            last_full_sentence("Pi is 3.14 and e is"),
+            "Pi is 3.14 and e is…"
+        );
+    }
+}
