@@ -44,7 +44,8 @@ locals {
     LOG_FORMAT            = "json" # one Cloud Logging entry per line on stdout
     LOG_LEVEL             = var.log_level
     GOOGLE_CLOUD_PROJECT  = var.project_id # Vertex AI endpoint, and the trace field of log lines
-    GOOGLE_CLOUD_REGION   = var.region
+    GOOGLE_CLOUD_REGION   = var.region     # where the service runs; not where Vertex AI is called
+    VERTEX_LOCATION       = var.vertex_location
     GEMINI_BACKEND        = var.gemini_backend
     GEMINI_MODEL          = var.gemini_model
     GEMINI_FALLBACK_MODEL = var.gemini_fallback_model

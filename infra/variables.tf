@@ -270,6 +270,19 @@ variable "gemini_api_key_version" {
   }
 }
 
+variable "vertex_location" {
+  description = "VERTEX_LOCATION: the Vertex AI location Gemini is called in when gemini_backend = vertex. \"global\" (https://aiplatform.googleapis.com) is where new Gemini models are served first and has the highest availability; a region such as us-central1 keeps requests in that region but may lack newer models. Independent of region, which places Cloud Run and Cloud SQL."
+  type        = string
+  default     = "global"
+
+  validation {
+    # The app puts the location into a host name (LOCATION-aiplatform.googleapis.com) and accepts
+    # the same set.
+    condition     = length(regexall("^(global|[a-z][a-z0-9-]*[0-9])$", var.vertex_location)) > 0
+    error_message = "vertex_location must be \"global\" or a region such as us-central1 (not a zone, not a multi-region such as \"us\")."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # Cloud SQL
 # ---------------------------------------------------------------------------------------------

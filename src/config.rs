@@ -20,6 +20,7 @@ pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis
 pub const DEFAULT_GEMINI_MODEL: &str = "gemini-3.5-flash-lite";
 pub const DEFAULT_GEMINI_FALLBACK_MODEL: &str = "gemini-3.1-flash-lite";
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
+pub const DEFAULT_VERTEX_LOCATION: &str = "global";
 /// The longest command accepted over HTTP and the WebSocket (the predecessor's limit).
 pub const MAX_COMMAND_CHARS: usize = 1000;
 
@@ -60,7 +61,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "GEMINI_BACKEND",
         default: "developer-api",
-        meaning: "developer-api (API key) or vertex (Vertex AI with the service account's token from the metadata server; needs GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_REGION).",
+        meaning: "developer-api (API key) or vertex (Vertex AI with the service account's token from the metadata server; needs GOOGLE_CLOUD_PROJECT, location from VERTEX_LOCATION).",
     },
     EnvVar {
         name: "GEMINI_MODEL",
@@ -74,7 +75,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     },
     EnvVar {
         name: "GEMINI_BASE_URL",
-        default: "https://generativelanguage.googleapis.com (vertex: https://REGION-aiplatform.googleapis.com)",
+        default: "https://generativelanguage.googleapis.com (vertex: https://aiplatform.googleapis.com for global, else https://LOCATION-aiplatform.googleapis.com)",
         meaning: "API endpoint; tests point it at the fake Gemini server.",
     },
     EnvVar {
@@ -115,7 +116,12 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "GOOGLE_CLOUD_REGION",
         default: "(unset)",
-        meaning: "Vertex AI region, e.g. us-central1.",
+        meaning: "Region the service runs in (Cloud Run), e.g. us-central1. Not the Vertex AI location.",
+    },
+    EnvVar {
+        name: "VERTEX_LOCATION",
+        default: DEFAULT_VERTEX_LOCATION,
+        meaning: "Vertex AI location: global (where new Gemini models are served first) or a region such as us-central1.",
     },
     EnvVar {
         name: "ASSISTANT_PERSONA",
@@ -239,6 +245,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub google_cloud_project: Option<String>,
+    pub google_cloud_region: Option<String>,
     pub cloud_run_service: Option<String>,
     pub cloud_run_revision: Option<String>,
     pub rate_limit: RateLimitConfig,
@@ -261,7 +268,8 @@ pub struct GeminiConfig {
     pub base_url: Option<String>,
     pub metadata_host: String,
     pub project: Option<String>,
-    pub region: Option<String>,
+    /// `global` or a region; picks both the Vertex host and the `locations/` path segment.
+    pub vertex_location: String,
     pub timeout: Duration,
     pub first_byte_timeout: Duration,
     pub stall_timeout: Duration,
@@ -357,12 +365,31 @@ impl Config {
             Some(other) => return Err(invalid("GEMINI_BACKEND", other, "developer-api or vertex")),
         };
         let project = env.string("GOOGLE_CLOUD_PROJECT");
-        let region = env.string("GOOGLE_CLOUD_REGION");
-        if backend == GeminiBackend::Vertex && (project.is_none() || region.is_none()) {
+        if backend == GeminiBackend::Vertex && project.is_none() {
             return Err(ConfigError::Other(
-                "GEMINI_BACKEND=vertex needs GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_REGION".into(),
+                "GEMINI_BACKEND=vertex needs GOOGLE_CLOUD_PROJECT".into(),
             ));
         }
+        // It becomes part of a host name, so only a location's own characters are accepted.
+        let vertex_location = match env.string("VERTEX_LOCATION") {
+            None => DEFAULT_VERTEX_LOCATION.to_owned(),
+            Some(l)
+                if l == "global"
+                    || (l.starts_with(|c: char| c.is_ascii_lowercase())
+                        && l.ends_with(|c: char| c.is_ascii_digit())
+                        && l.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')) =>
+            {
+                l
+            }
+            Some(l) => {
+                return Err(invalid(
+                    "VERTEX_LOCATION",
+                    &l,
+                    "global or a region such as us-central1",
+                ));
+            }
+        };
         let api_key = match env.raw("GEMINI_API_KEY") {
             None => None,
             Some(key) if key.trim().is_empty() => None,
@@ -406,7 +433,7 @@ impl Config {
                 .string("GCE_METADATA_HOST")
                 .unwrap_or_else(|| DEFAULT_METADATA_HOST.into()),
             project: project.clone(),
-            region,
+            vertex_location,
             timeout: env.seconds("GEMINI_TIMEOUT_SECS", 30, 1, 600)?,
             first_byte_timeout: env.seconds("GEMINI_FIRST_BYTE_TIMEOUT_SECS", 10, 1, 300)?,
             stall_timeout: env.seconds("GEMINI_STALL_TIMEOUT_SECS", 15, 1, 300)?,
@@ -485,6 +512,7 @@ impl Config {
             log_format,
             log_level,
             google_cloud_project: project,
+            google_cloud_region: env.string("GOOGLE_CLOUD_REGION"),
             cloud_run_service,
             cloud_run_revision: env.string("K_REVISION"),
             rate_limit,
@@ -547,6 +575,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("google_cloud_project", &self.google_cloud_project)
+            .field("google_cloud_region", &self.google_cloud_region)
             .field("cloud_run_service", &self.cloud_run_service)
             .field("rate_limit", &self.rate_limit)
             .field(
@@ -573,7 +602,7 @@ impl fmt::Debug for GeminiConfig {
             .field("base_url", &self.base_url)
             .field("metadata_host", &self.metadata_host)
             .field("project", &self.project)
-            .field("region", &self.region)
+            .field("vertex_location", &self.vertex_location)
             .field("timeout", &self.timeout)
             .field("first_byte_timeout", &self.first_byte_timeout)
             .field("stall_timeout", &self.stall_timeout)
@@ -850,15 +879,32 @@ mod tests {
     }
 
     #[test]
-    fn vertex_needs_project_and_region() {
-        assert!(config(&[("GEMINI_BACKEND", "vertex")]).is_err());
+    fn vertex_needs_only_the_project_and_defaults_to_the_global_location() {
+        let err = config(&[("GEMINI_BACKEND", "vertex")]).expect_err("no project");
+        assert_eq!(
+            err.to_string(),
+            "GEMINI_BACKEND=vertex needs GOOGLE_CLOUD_PROJECT"
+        );
+        let c = config(&[("GEMINI_BACKEND", "vertex"), ("GOOGLE_CLOUD_PROJECT", "p")]).unwrap();
+        assert!(c.gemini.is_online(), "vertex needs no API key");
+        assert_eq!(c.gemini.vertex_location, "global");
+        // The Cloud Run region is not the Vertex location.
         let c = config(&[
             ("GEMINI_BACKEND", "vertex"),
             ("GOOGLE_CLOUD_PROJECT", "p"),
-            ("GOOGLE_CLOUD_REGION", "us-central1"),
+            ("GOOGLE_CLOUD_REGION", "europe-west1"),
+            ("VERTEX_LOCATION", "us-central1"),
         ])
         .unwrap();
-        assert!(c.gemini.is_online(), "vertex needs no API key");
+        assert_eq!(c.gemini.vertex_location, "us-central1");
+        assert_eq!(c.google_cloud_region.as_deref(), Some("europe-west1"));
+        for bad in ["us-central1-a", "evil.example/x", "Global", "us"] {
+            let err = config(&[("VERTEX_LOCATION", bad)]).expect_err(bad);
+            assert!(
+                err.to_string().starts_with("invalid VERTEX_LOCATION"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -62,7 +62,7 @@ struct Inner {
     base_url: String,
     backend: GeminiBackend,
     project: String,
-    region: String,
+    vertex_location: String,
     model: String,
     fallback_model: Option<String>,
     timeout: Duration,
@@ -85,7 +85,6 @@ impl GeminiClient {
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("ballsy/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let region = config.region.clone().unwrap_or_default();
         let (auth, default_base) = match config.backend {
             GeminiBackend::DeveloperApi => {
                 let key = config
@@ -95,10 +94,9 @@ impl GeminiClient {
                 (Auth::ApiKey(key), DEFAULT_GEMINI_BASE_URL.to_owned())
             }
             GeminiBackend::Vertex => {
-                let base = if region == "global" {
-                    "https://aiplatform.googleapis.com".to_owned()
-                } else {
-                    format!("https://{region}-aiplatform.googleapis.com")
+                let base = match config.vertex_location.as_str() {
+                    "global" => "https://aiplatform.googleapis.com".to_owned(),
+                    location => format!("https://{location}-aiplatform.googleapis.com"),
                 };
                 (
                     Auth::Vertex(TokenSource::new(http.clone(), &config.metadata_host)),
@@ -113,7 +111,7 @@ impl GeminiClient {
                 base_url: config.base_url.clone().unwrap_or(default_base),
                 backend: config.backend,
                 project: config.project.clone().unwrap_or_default(),
-                region,
+                vertex_location: config.vertex_location.clone(),
                 model: config.model.clone(),
                 fallback_model: config
                     .fallback_model
@@ -296,7 +294,7 @@ impl Inner {
             }
             GeminiBackend::Vertex => format!(
                 "{}/v1/projects/{}/locations/{}/publishers/google/models/{model}:{method}{query}",
-                self.base_url, self.project, self.region
+                self.base_url, self.project, self.vertex_location
             ),
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use ballsy::config::{Config, ENV_VARS};
+use ballsy::config::{Config, ENV_VARS, GeminiBackend};
 use ballsy::store::url::{DatabaseUrl, PgHost};
 use ballsy_bench::fake_gemini::{FakeGemini, FakeGeminiConfig};
 use clap::Parser;
@@ -122,6 +122,30 @@ fn tostring(args: FuncArgs) -> Result<Value, String> {
     })
 }
 
+/// Terraform's regexall: every match of an RE2 pattern (the patterns used here mean the same in
+/// the regex crate).
+fn regexall(args: FuncArgs) -> Result<Value, String> {
+    let pattern = regex::Regex::new(args[0].as_str().unwrap()).map_err(|e| e.to_string())?;
+    let text = args[1].as_str().unwrap();
+    Ok(Value::from_iter(
+        pattern.find_iter(text).map(|m| Value::from(m.as_str())),
+    ))
+}
+
+fn length(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(match &args[0] {
+        Value::Array(items) => items.len(),
+        Value::Object(map) => map.len(),
+        Value::String(s) => s.chars().count(),
+        other => return Err(format!("length: {other:?}")),
+    }))
+}
+
+fn contains(args: FuncArgs) -> Result<Value, String> {
+    let list = args[0].as_array().ok_or("contains takes a list")?;
+    Ok(Value::from(list.contains(&args[1])))
+}
+
 fn context(vars: &BTreeMap<String, Value>, references: Value) -> Context<'static> {
     let mut ctx = Context::new();
     ctx.declare_var("var", Value::from_iter(vars.clone()));
@@ -133,12 +157,51 @@ fn context(vars: &BTreeMap<String, Value>, references: Value) -> Context<'static
         "tostring",
         FuncDef::builder().param(ParamType::Any).build(tostring),
     );
+    ctx.declare_func(
+        "regexall",
+        FuncDef::builder()
+            .param(ParamType::String)
+            .param(ParamType::String)
+            .build(regexall),
+    );
+    ctx.declare_func(
+        "length",
+        FuncDef::builder().param(ParamType::Any).build(length),
+    );
+    ctx.declare_func(
+        "contains",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(contains),
+    );
     if let Value::Object(map) = references {
         for (name, value) in map {
             ctx.declare_var(name, value);
         }
     }
     ctx
+}
+
+/// Whether every `validation` of `variable "name"` accepts `value`, the other variables at their
+/// defaults. The validations tested this way use only the functions declared in `context`.
+fn validation_accepts(blocks: &[Block], name: &str, value: Value) -> bool {
+    let variable = blocks
+        .iter()
+        .find(|b| b.identifier() == "variable" && labels(b) == [name])
+        .unwrap_or_else(|| panic!("variable {name} is missing"));
+    let mut vars = variables(blocks, &[("project_id", "my-proj")]);
+    vars.insert(name.to_owned(), value);
+    let ctx = context(&vars, Value::Null);
+    let validations = child(variable, "validation");
+    assert!(!validations.is_empty(), "variable {name} has no validation");
+    validations.iter().all(|validation| {
+        attr(validation, "condition")
+            .unwrap()
+            .evaluate(&ctx)
+            .unwrap_or_else(|e| panic!("{name}: the validation does not evaluate: {e}"))
+            == Value::Bool(true)
+    })
 }
 
 /// The environment Terraform gives the service (plain values), evaluated with sample variables.
@@ -234,6 +297,48 @@ fn every_env_var_terraform_sets_is_one_the_app_reads() {
         .expect("Terraform's env is a valid configuration");
     assert!(config.trust_proxy);
     assert_eq!(config.google_cloud_project.as_deref(), Some("my-proj"));
+}
+
+#[test]
+fn vertex_location_is_its_own_setting_and_defaults_to_global() {
+    let blocks = blocks();
+    let vars = variables(
+        &blocks,
+        &[("project_id", "my-proj"), ("gemini_backend", "vertex")],
+    );
+    let env = terraform_env(&blocks, &vars);
+    let app_default = Config::from_lookup(|_| None)
+        .unwrap()
+        .gemini
+        .vertex_location;
+    assert_eq!(env["VERTEX_LOCATION"], "global");
+    assert_eq!(env["VERTEX_LOCATION"], app_default, "the same default");
+    assert_eq!(
+        env["GOOGLE_CLOUD_REGION"], "us-central1",
+        "GOOGLE_CLOUD_REGION stays the Cloud Run region"
+    );
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("a valid Vertex config");
+    assert_eq!(config.gemini.backend, GeminiBackend::Vertex);
+    assert_eq!(config.gemini.vertex_location, "global");
+    assert_eq!(config.google_cloud_region.as_deref(), Some("us-central1"));
+    // Terraform refuses exactly the locations the app would refuse at start-up.
+    for location in [
+        "global",
+        "us-central1",
+        "europe-west4",
+        "northamerica-northeast1",
+        "us-central1-a",
+        "us",
+        "Global",
+        "global.evil.example",
+    ] {
+        let app = Config::from_lookup(|k| (k == "VERTEX_LOCATION").then(|| location.to_owned()));
+        assert_eq!(
+            validation_accepts(&blocks, "vertex_location", Value::from(location)),
+            app.is_ok(),
+            "{location}"
+        );
+    }
 }
 
 #[test]
