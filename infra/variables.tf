@@ -389,7 +389,7 @@ variable "db_max_connections_per_instance" {
 # ---------------------------------------------------------------------------------------------
 
 variable "billing_account_id" {
-  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) for a monthly budget with e-mail alerts. Empty: no budget is created. Needs Billing Account Administrator or Costs Manager on that account."
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) of the project, for the monthly budget with e-mail alerts; DEPLOYMENT.md step 2 reads it with `gcloud billing projects describe`. Empty: no budget (plan and apply warn). Needs Billing Account Administrator or Costs Manager on that account."
   type        = string
   default     = ""
 
@@ -400,7 +400,7 @@ variable "billing_account_id" {
 }
 
 variable "budget_amount" {
-  description = "Monthly budget in the billing account's currency. Alerts at 50%, 90% and 100% of actual spend and at 100% of forecast spend; a budget never stops spending."
+  description = "Monthly budget in the billing account's currency. Spend is cost after always-free allowances, before promotional credits such as the free trial. Alerts at 50%, 90% and 100% of actual spend and at 100% of forecast spend; a budget never stops spending."
   type        = number
   default     = 25
 

@@ -74,6 +74,38 @@ fn attr<'a>(block: &'a Block, name: &str) -> Option<&'a Expression> {
         .map(|a| a.expr())
 }
 
+/// A literal string argument, unquoted.
+fn string_attr(block: &Block, name: &str) -> String {
+    match attr(block, name) {
+        Some(Expression::String(s)) => s.clone(),
+        other => panic!("{name} is not a string literal: {other:?}"),
+    }
+}
+
+fn top_level<'a>(blocks: &'a [Block], kind: &str, name: &str) -> &'a Block {
+    blocks
+        .iter()
+        .find(|b| b.identifier() == kind && labels(b) == [name])
+        .unwrap_or_else(|| panic!("{kind} {name} is missing"))
+}
+
+fn deployment_md() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/DEPLOYMENT.md")).unwrap()
+}
+
+/// The text of the DEPLOYMENT.md section whose heading starts with `heading`, up to the next
+/// section of the same level.
+fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let start = doc
+        .find(&format!("\n{heading}"))
+        .unwrap_or_else(|| panic!("no section {heading}"));
+    let rest = &doc[start + 1..];
+    let end = rest[heading.len()..]
+        .find("\n## ")
+        .map_or(rest.len(), |i| i + heading.len());
+    &rest[..end]
+}
+
 fn container(blocks: &[Block]) -> Block {
     let service = resource(blocks, "google_cloud_run_v2_service", "main");
     child(child(service, "template")[0], "containers")[0].clone()
@@ -577,4 +609,45 @@ async fn cloud_run_rehearsal() {
     let lines = server.log_lines();
     assert!(lines.iter().any(|l| l["revision"] == "ballsy-00001-abc"));
     assert!(lines.iter().all(|l| l["severity"].is_string()));
+}
+
+#[test]
+fn the_budget_is_a_normal_step_and_alerts_on_spend_after_the_free_tier() {
+    let blocks = blocks();
+    let budget = resource(&blocks, "google_billing_budget", "main");
+    let filter = child(budget, "budget_filter")[0];
+    // INCLUDE_ALL_CREDITS nets the trial credit (reads ~$0); EXCLUDE_ALL_CREDITS counts
+    // always-free usage as spend. Only FREE_TIER credits are subtracted.
+    assert_eq!(
+        string_attr(filter, "credit_types_treatment"),
+        "INCLUDE_SPECIFIED_CREDITS"
+    );
+    assert_eq!(
+        attr(filter, "credit_types")
+            .unwrap()
+            .evaluate(&Context::new())
+            .unwrap(),
+        Value::from_iter([Value::from("FREE_TIER")])
+    );
+    // Skipping it is visible at plan time.
+    let check = top_level(&blocks, "check", "budget_configured");
+    let condition = attr(child(check, "assert")[0], "condition")
+        .unwrap()
+        .to_string();
+    assert!(condition.contains("var.billing_account_id"), "{condition}");
+    // Step 2 writes the project's billing account into terraform.tfvars.
+    let deployment = deployment_md();
+    let step = section(&deployment, "## 2.");
+    assert!(
+        step.contains("gcloud billing projects describe \"$PROJECT_ID\""),
+        "step 2 reads the billing account"
+    );
+    assert!(
+        step.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("billing_account_id") && l.contains("\"$BILLING_ACCOUNT\"")
+        }),
+        "step 2 sets billing_account_id (uncommented) in terraform.tfvars"
+    );
+    assert!(!deployment.contains("EXCLUDE_ALL_CREDITS"));
 }
