@@ -144,6 +144,11 @@ resource "google_cloud_run_v2_service" "main" {
 
   lifecycle {
     precondition {
+      condition     = var.image_tag != null
+      error_message = "image_tag is not set: build the image first (DEPLOYMENT.md step 4), which records the tag it pushed in terraform.tfvars."
+    }
+
+    precondition {
       condition     = var.min_instances <= var.max_instances
       error_message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})."
     }
@@ -240,6 +245,13 @@ resource "google_cloud_run_v2_job" "migrate" {
           }
         }
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.image_tag != null
+      error_message = "image_tag is not set: build the image first (DEPLOYMENT.md step 4), which records the tag it pushed in terraform.tfvars."
     }
   }
 

@@ -15,10 +15,11 @@
 # DEPLOYMENT.md gives the commands, in order, from a fresh clone.
 
 locals {
-  # REGION-docker.pkg.dev/PROJECT/REPO, and the image without and with its tag.
+  # REGION-docker.pkg.dev/PROJECT/REPO, and the image without and with its tag (null before the
+  # first build; the service and the job refuse to plan then).
   artifact_registry_url = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.main.repository_id}"
   image_url             = "${local.artifact_registry_url}/${var.image_name}"
-  image                 = "${local.image_url}:${var.image_tag}"
+  image                 = var.image_tag == null ? null : "${local.image_url}:${var.image_tag}"
 
   # The key is mounted only when the app uses it and a version exists (see gemini_api_key_ready).
   mount_gemini_api_key = var.gemini_backend == "developer-api" && var.gemini_api_key_ready

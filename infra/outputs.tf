@@ -31,7 +31,7 @@ output "image_url" {
 }
 
 output "image" {
-  description = "The image the service and the job run, with its tag."
+  description = "The image the service and the job run, with its tag (image_tag in terraform.tfvars; null before the first build)."
   value       = local.image
 }
 

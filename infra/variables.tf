@@ -1,5 +1,5 @@
-# Inputs. Only project_id and image_tag have no default; terraform.tfvars.example lists every
-# variable with a comment.
+# Inputs. Only project_id is required; image_tag is written by the build (DEPLOYMENT.md step 4).
+# terraform.tfvars.example lists every variable with a comment.
 
 # ---------------------------------------------------------------------------------------------
 # Project and naming
@@ -87,12 +87,16 @@ variable "image_name" {
 }
 
 variable "image_tag" {
-  description = "Tag of the image to run, as pushed by `gcloud builds submit` (DEPLOYMENT.md uses <UTC time>-<git sha>). Changing it and applying is how a new version is rolled out."
+  description = "Tag of the image to run: <UTC time>-<git commit> (or the bare commit), as pushed by `gcloud builds submit`. The build step writes it into terraform.tfvars after a successful build (DEPLOYMENT.md step 4), so it never depends on a shell variable. Unset until the first build: the first, targeted apply creates only what the build needs, and the service and the job refuse to plan without it."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
-    error_message = "image_tag must be a Docker tag (letters, digits, '_', '.', '-'; at most 128 characters) and not \"latest\": a moving tag never changes the plan, so `terraform apply` would not roll out a new build (and the repository's tags are immutable)."
+    # Only the shape DEPLOYMENT.md generates: a placeholder, "latest" (a moving tag never changes
+    # the plan) or an empty $TAG from a new shell fails here, at plan time, instead of as a
+    # revision that cannot pull its image after the 15 minutes of creating Cloud SQL.
+    condition     = var.image_tag == null ? true : length(regexall("^([0-9]{8}t[0-9]{6}z-)?[0-9a-f]{7,40}$", var.image_tag)) > 0
+    error_message = "image_tag must be the tag of a pushed build, yyyymmddthhmmssz-<git commit> as DEPLOYMENT.md step 4 writes it into terraform.tfvars, or a bare git commit hash; not a placeholder, \"latest\" or an empty value."
   }
 }
 

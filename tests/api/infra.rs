@@ -106,6 +106,28 @@ fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
     &rest[..end]
 }
 
+/// The commands of every ```bash block, one per logical line (continuations joined, runs of
+/// whitespace collapsed; none of the commands has meaningful runs of spaces).
+fn bash_commands(doc: &str) -> Vec<String> {
+    doc.split("```bash\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .flat_map(|block| {
+            block
+                .replace("\\\n", " ")
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The source text of an expression without whitespace, for comparing simple conditions.
+fn compact(expr: &Expression) -> String {
+    expr.to_string().split_whitespace().collect()
+}
+
 fn container(blocks: &[Block]) -> Block {
     let service = resource(blocks, "google_cloud_run_v2_service", "main");
     child(child(service, "template")[0], "containers")[0].clone()
@@ -650,4 +672,122 @@ fn the_budget_is_a_normal_step_and_alerts_on_spend_after_the_free_tier() {
         "step 2 sets billing_account_id (uncommented) in terraform.tfvars"
     );
     assert!(!deployment.contains("EXCLUDE_ALL_CREDITS"));
+}
+
+#[test]
+fn the_build_records_the_image_tag_and_a_placeholder_cannot_be_planned() {
+    let blocks = blocks();
+    let tag = |t: &str| validation_accepts(&blocks, "image_tag", Value::from(t));
+    assert!(tag("20261124t120000z-0123456789ab"));
+    assert!(
+        tag("0123456789abcdef0123456789abcdef01234567"),
+        "a bare commit"
+    );
+    for placeholder in [
+        "",
+        "latest",
+        "TAG",
+        "$TAG",
+        "EARLIER_TAG",
+        "your-tag",
+        "20261124t120000z",
+        "20261124t120000z-",
+        "v1.2.3",
+    ] {
+        assert!(!tag(placeholder), "image_tag {placeholder:?} is accepted");
+    }
+    // Unset passes the variable, because the first (targeted) apply runs before any image
+    // exists, but then the service and the job refuse to plan.
+    let variable = top_level(&blocks, "variable", "image_tag");
+    assert_eq!(attr(variable, "default"), Some(&Expression::Null));
+    assert!(validation_accepts(&blocks, "image_tag", Value::Null));
+    for (kind, name) in [
+        ("google_cloud_run_v2_service", "main"),
+        ("google_cloud_run_v2_job", "migrate"),
+    ] {
+        let guarded = child(resource(&blocks, kind, name), "lifecycle")
+            .iter()
+            .flat_map(|l| child(l, "precondition"))
+            .any(|p| compact(attr(p, "condition").unwrap()) == "var.image_tag!=null");
+        assert!(guarded, "{kind}.{name} plans without an image_tag");
+    }
+
+    // DEPLOYMENT.md: the tag never lives only in the shell. Every build records it in
+    // terraform.tfvars, and only when the build succeeded.
+    let doc = deployment_md();
+    assert!(
+        !doc.contains("-var=\"image_tag"),
+        "image_tag passed on the command line"
+    );
+    let commands = bash_commands(&doc);
+    let builds: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.starts_with("gcloud builds submit"))
+        .collect();
+    assert!(builds.len() >= 2, "step 4 and the rollout both build");
+    for build in &builds {
+        assert!(
+            build.contains(" . && { grep -v '^image_tag *=' infra/terraform.tfvars;"),
+            "a build that does not record its tag (or records it even when it failed): {build}"
+        );
+    }
+    let recorders: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.contains("printf 'image_tag = "))
+        .collect();
+    assert!(recorders.len() >= 3, "step 4, rollout and rollback");
+    let new_tag = "20261124t120000z-0123456789ab";
+    for (n, command) in recorders.iter().enumerate() {
+        // Run the recording part against a terraform.tfvars that holds an older tag.
+        let record = &command[command.find("{ grep").unwrap()..];
+        let root = std::env::temp_dir().join(format!("ballsy-tfvars-{}-{n}", std::process::id()));
+        let infra = root.join("infra");
+        std::fs::create_dir_all(&infra).unwrap();
+        let tfvars = infra.join("terraform.tfvars");
+        std::fs::write(
+            &tfvars,
+            "project_id = \"p\"\nimage_tag = \"20200101t000000z-aaaaaaaaaaaa\"\nregion = \"us-central1\"\n",
+        )
+        .unwrap();
+        let cwd = if record.contains("infra/terraform.tfvars") {
+            &root
+        } else {
+            &infra
+        };
+        let status = std::process::Command::new("bash")
+            .args(["-c", record])
+            .current_dir(cwd)
+            .env("TAG", new_tag)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{record}");
+        let written = std::fs::read_to_string(&tfvars).unwrap();
+        std::fs::remove_dir_all(&root).ok();
+        let tags: Vec<&str> = written
+            .lines()
+            .filter(|l| l.starts_with("image_tag"))
+            .collect();
+        assert_eq!(tags, [format!("image_tag = \"{new_tag}\"")], "{record}");
+        assert!(written.contains("project_id = \"p\"") && written.contains("region = "));
+    }
+    // The tag the documented command computes is one the variable accepts.
+    let make_tag = commands
+        .iter()
+        .find(|c| c.starts_with("TAG=\"$(date"))
+        .expect("DEPLOYMENT.md computes the tag");
+    let output = std::process::Command::new("bash")
+        .args(["-c", &format!("{make_tag} && printf %s \"$TAG\"")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    if output.status.success() {
+        let computed = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            tag(&computed),
+            "the documented tag {computed:?} is rejected"
+        );
+    } else {
+        // Not a git checkout (e.g. a source tarball): the shape is covered above.
+        eprintln!("skipped running the documented tag command: not a git checkout");
+    }
 }
