@@ -15,6 +15,16 @@ resource "google_cloud_run_v2_service" "main" {
   # Terraform-side guard (default true since provider 6.0); set false and apply before destroy.
   deletion_protection = var.deletion_protection
 
+  # template.scaling caps each revision on its own. During a rollout the old revision keeps its
+  # instances while the new one starts its own, so together they could run up to twice
+  # max_instances, each with a full connection pool, past the database budget checked below.
+  # The service-level cap (provider >= 7.0; what Cloud Run's docs recommend for protecting a
+  # database) is shared by all revisions in the traffic split. (Cloud Run documents that a
+  # sudden spike can exceed either cap for a moment.)
+  scaling {
+    max_instance_count = var.max_instances
+  }
+
   template {
     service_account = google_service_account.run.email
 
@@ -154,7 +164,9 @@ resource "google_cloud_run_v2_service" "main" {
     }
 
     # Every instance and the migration job may each open a full pool. Checked at plan time so
-    # that scaling up can never exhaust the database's connections at run time.
+    # that scaling up can never exhaust the database's connections at run time; the
+    # service-level scaling cap makes max_instances the total over all revisions, including
+    # during a rollout.
     precondition {
       condition     = local.db_connections_asked <= local.db_connection_limit
       error_message = "Too many database connections: (max_instances + 1 migration job) x db_max_connections_per_instance = ${local.db_connections_asked}, but ${var.db_tier} allows ${local.db_connection_limit} (its max_connections minus 3 reserved). Lower max_instances or db_max_connections_per_instance, or pick a larger db_tier."

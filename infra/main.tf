@@ -26,7 +26,8 @@ locals {
 
   # Connection budget of the Cloud SQL tier: PostgreSQL's max_connections as Cloud SQL sets it
   # from the tier's memory, minus the 3 superuser_reserved_connections. Unknown tiers (custom)
-  # get 100, the value for 3.75-6 GB.
+  # get 100, the value for 3.75-6 GB. max_instances counts every instance of every revision
+  # (the service-level cap in cloud_run.tf), so the budget holds during rollouts too.
   db_connection_limit  = lookup({ "db-f1-micro" = 25, "db-g1-small" = 50 }, var.db_tier, 100) - 3
   db_connections_asked = (var.max_instances + 1) * var.db_max_connections_per_instance
 

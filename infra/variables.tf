@@ -160,7 +160,7 @@ variable "min_instances" {
 }
 
 variable "max_instances" {
-  description = "Upper bound on instances: the main cost guard, and bounded by the database's connection limit (see db_max_connections_per_instance)."
+  description = "Upper bound on instances of all revisions together (during a rollout the old and the new revision share it): the main cost guard, and bounded by the database's connection limit (see db_max_connections_per_instance)."
   type        = number
   default     = 3
 

@@ -195,6 +195,12 @@ fn length(args: FuncArgs) -> Result<Value, String> {
     }))
 }
 
+fn lookup(args: FuncArgs) -> Result<Value, String> {
+    let map = args[0].as_object().ok_or("lookup takes a map")?;
+    let key = args[1].as_str().ok_or("lookup takes a string key")?;
+    Ok(map.get(key).cloned().unwrap_or_else(|| args[2].clone()))
+}
+
 fn contains(args: FuncArgs) -> Result<Value, String> {
     let list = args[0].as_array().ok_or("contains takes a list")?;
     Ok(Value::from(list.contains(&args[1])))
@@ -221,6 +227,14 @@ fn context(vars: &BTreeMap<String, Value>, references: Value) -> Context<'static
     ctx.declare_func(
         "length",
         FuncDef::builder().param(ParamType::Any).build(length),
+    );
+    ctx.declare_func(
+        "lookup",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::String)
+            .param(ParamType::Any)
+            .build(lookup),
     );
     ctx.declare_func(
         "contains",
@@ -790,4 +804,38 @@ fn the_build_records_the_image_tag_and_a_placeholder_cannot_be_planned() {
         // Not a git checkout (e.g. a source tarball): the shape is covered above.
         eprintln!("skipped running the documented tag command: not a git checkout");
     }
+}
+
+#[test]
+fn the_instance_cap_holds_for_all_revisions_together() {
+    let blocks = blocks();
+    let service = resource(&blocks, "google_cloud_run_v2_service", "main");
+    let template = child(service, "template")[0];
+    let per_revision = attr(child(template, "scaling")[0], "max_instance_count").unwrap();
+    let service_scaling = child(service, "scaling");
+    assert_eq!(service_scaling.len(), 1, "no service-level scaling block");
+    let per_service = attr(service_scaling[0], "max_instance_count")
+        .expect("no service-level max_instance_count: a rollout can double the instances");
+    assert_eq!(compact(per_service), compact(per_revision));
+    assert_eq!(compact(per_service), "var.max_instances");
+    // The connection budget is computed from that same cap, and the defaults fit it.
+    let asked = local(&blocks, "db_connections_asked");
+    assert!(compact(&asked).contains("var.max_instances"), "{asked}");
+    let ctx = context(&variables(&blocks, &[("project_id", "p")]), Value::Null);
+    let asked = asked.evaluate(&ctx).unwrap();
+    let limit = local(&blocks, "db_connection_limit")
+        .evaluate(&ctx)
+        .unwrap();
+    assert_eq!(
+        (asked.to_string(), limit.to_string()),
+        ("20".into(), "22".into())
+    );
+    let guarded = child(service, "lifecycle")
+        .iter()
+        .flat_map(|l| child(l, "precondition"))
+        .any(|p| {
+            compact(attr(p, "condition").unwrap())
+                == "local.db_connections_asked<=local.db_connection_limit"
+        });
+    assert!(guarded, "the service does not check the connection budget");
 }
