@@ -839,3 +839,208 @@ fn the_instance_cap_holds_for_all_revisions_together() {
         });
     assert!(guarded, "the service does not check the connection budget");
 }
+
+/// One line of a .gcloudignore, for the subset of .gitignore syntax it uses.
+struct IgnoreRule {
+    negate: bool,
+    dir_only: bool,
+    /// Matched against the whole relative path; otherwise against the last component.
+    anchored: bool,
+    pattern: String,
+}
+
+fn gcloudignore_rules(text: &str) -> Vec<IgnoreRule> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            // The simulation below covers `*` within one component, a leading `/`, a trailing
+            // `/` and `!`; anything else would make it lie about what gcloud uploads.
+            assert!(
+                !line.contains("**") && !line.contains(['?', '[', '\\']),
+                ".gcloudignore uses syntax the test does not simulate: {line}"
+            );
+            let (negate, rest) = match line.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, line),
+            };
+            let (dir_only, rest) = match rest.strip_suffix('/') {
+                Some(rest) => (true, rest),
+                None => (false, rest),
+            };
+            IgnoreRule {
+                negate,
+                dir_only,
+                anchored: rest.contains('/'),
+                pattern: rest.trim_start_matches('/').to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// `*` matches any run of characters other than `/`.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .take_while(|&i| !rest[..i].contains('/'))
+                .any(|i| rest.is_char_boundary(i) && glob(tail, &rest[i..]))
+        }
+    }
+}
+
+/// gcloud's rule, as git's: the last matching line decides, and nothing below an ignored
+/// directory is uploaded whatever later lines say.
+fn gcloud_ignores(rules: &[IgnoreRule], path: &str, is_dir: bool) -> bool {
+    let decide = |path: &str, is_dir: bool| {
+        let name = path.rsplit('/').next().unwrap();
+        rules
+            .iter()
+            .filter(|r| is_dir || !r.dir_only)
+            .rfind(|r| glob(&r.pattern, if r.anchored { path } else { name }))
+            .is_some_and(|r| !r.negate)
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    (1..parts.len()).any(|n| decide(&parts[..n].join("/"), true)) || decide(path, is_dir)
+}
+
+/// The files `gcloud builds submit .` would upload from this checkout.
+fn uploaded_files(rules: &[IgnoreRule]) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, rules: &[IgnoreRule], out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let is_dir = path.is_dir();
+            if gcloud_ignores(rules, &relative, is_dir) {
+                continue;
+            }
+            if is_dir {
+                walk(root, &path, rules, out);
+            } else {
+                out.push(relative);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    walk(root, root, rules, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn the_build_upload_holds_only_what_the_image_needs() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.gcloudignore"))
+        .expect("a .gcloudignore (without it gcloud uploads whatever .gitignore lets through)");
+    let rules = gcloudignore_rules(&text);
+    let uploaded = uploaded_files(&rules);
+    let has = |path: &str| uploaded.iter().any(|p| p == path);
+    let under = |dir: &str| uploaded.iter().any(|p| p.starts_with(&format!("{dir}/")));
+
+    // What the Dockerfile's `COPY . .` and the Cargo build need.
+    for file in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "Dockerfile",
+        ".dockerignore",
+        "src/main.rs",
+    ] {
+        assert!(has(file), "{file} is not uploaded");
+    }
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let members = manifest
+        .lines()
+        .find(|l| l.starts_with("members"))
+        .expect("a workspace members line");
+    for member in members.split('"').skip(1).step_by(2).filter(|m| *m != ".") {
+        assert!(
+            has(&format!("{member}/Cargo.toml")),
+            "workspace member {member}"
+        );
+        assert!(under(&format!("{member}/src")), "workspace member {member}");
+    }
+    // Directories compiled into the binary: rust-embed's folder and the migrations.
+    let sources = [
+        include_str!("../../src/http/page.rs"),
+        include_str!("../../src/store/mod.rs"),
+    ]
+    .concat();
+    for marker in ["#[folder = \"", "sqlx::migrate!(\"./"] {
+        for piece in sources.split(marker).skip(1) {
+            let dir = piece.split('"').next().unwrap().trim_end_matches('/');
+            assert!(
+                under(dir),
+                "{dir}/ (compiled into the binary) is not uploaded"
+            );
+        }
+    }
+
+    // Nothing else from this checkout, in particular Terraform and git.
+    for dir in [
+        "infra",
+        ".git",
+        "target",
+        "tests",
+        "e2e",
+        "fuzz",
+        "docs",
+        ".ci",
+        ".venv-tfcheck",
+    ] {
+        assert!(!under(dir), "{dir}/ is uploaded");
+    }
+    for file in [
+        "README.md",
+        "DEPLOYMENT.md",
+        "plan.md",
+        ".gitignore",
+        ".gcloudignore",
+    ] {
+        assert!(!has(file), "{file} is uploaded");
+    }
+    // And never, wherever they turn up: state, saved plans, variables, keys, local data.
+    for path in [
+        "tfplan",
+        "infra/tfplan",
+        "infra/terraform.tfstate",
+        "infra/terraform.tfstate.backup",
+        "infra/terraform.tfvars",
+        "terraform.tfvars",
+        "src/plan.tfplan",
+        ".env",
+        "src/.env",
+        "web/.env.production",
+        "ballsy.db",
+        "bench/ballsy.db-wal",
+        "src/key.pem",
+        "web/service-account.json",
+        "bench/target/debug/bench",
+        "bench/out/results.json",
+        "web/node_modules/x/index.js",
+    ] {
+        assert!(
+            gcloud_ignores(&rules, path, false),
+            "{path} would be uploaded"
+        );
+    }
+
+    // DEPLOYMENT.md removes a saved plan even when the plan or the apply fails.
+    for command in bash_commands(&deployment_md()) {
+        if command.contains("-out=tfplan") {
+            assert!(
+                command.ends_with("; rm -f tfplan"),
+                "a failed plan or apply leaves tfplan behind: {command}"
+            );
+        }
+    }
+}
