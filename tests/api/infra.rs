@@ -1044,3 +1044,76 @@ fn the_build_upload_holds_only_what_the_image_needs() {
         }
     }
 }
+
+#[test]
+fn the_runtime_account_gets_predictions_and_its_own_instance_only() {
+    let blocks = blocks();
+    let grants: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| b.identifier() == "resource" && labels(b)[0] == "google_project_iam_member")
+        .collect();
+    for grant in &grants {
+        let role = attr(grant, "role").unwrap().to_string();
+        assert!(
+            !role.contains("roles/aiplatform."),
+            "a predefined Vertex AI role on the whole project: {role}"
+        );
+    }
+
+    // Vertex: a custom role with only the permission generateContent needs, granted only with
+    // the Vertex backend.
+    let role = resource(&blocks, "google_project_iam_custom_role", "vertex_predict");
+    assert_eq!(
+        attr(role, "permissions")
+            .unwrap()
+            .evaluate(&Context::new())
+            .unwrap(),
+        Value::from_iter([Value::from("aiplatform.endpoints.predict")])
+    );
+    assert!(
+        attr(role, "count").is_none(),
+        "the role must outlive a backend switch"
+    );
+    let vertex = resource(&blocks, "google_project_iam_member", "run_vertex_predict");
+    assert_eq!(
+        compact(attr(vertex, "role").unwrap()),
+        "google_project_iam_custom_role.vertex_predict.name"
+    );
+    assert_eq!(
+        compact(attr(vertex, "count").unwrap()),
+        "var.gemini_backend==\"vertex\"?1:0"
+    );
+    let iam_wait = resource(&blocks, "time_sleep", "run_iam_ready");
+    assert!(
+        compact(attr(iam_wait, "depends_on").unwrap())
+            .contains("google_project_iam_member.run_vertex_predict"),
+        "revisions do not wait for the Vertex grant"
+    );
+
+    // Cloud SQL: roles/cloudsql.client, narrowed to the instance Terraform creates.
+    let sql = resource(&blocks, "google_project_iam_member", "run_cloudsql_client");
+    assert_eq!(string_attr(sql, "role"), "roles/cloudsql.client");
+    let condition = child(sql, "condition");
+    assert_eq!(
+        condition.len(),
+        1,
+        "cloudsql.client is granted on every instance"
+    );
+    let vars = variables(&blocks, &[("project_id", "my-proj")]);
+    let expression = attr(condition[0], "expression")
+        .unwrap()
+        .evaluate(&context(&vars, Value::Null))
+        .unwrap();
+    assert_eq!(
+        expression,
+        Value::from(
+            "resource.name == 'projects/my-proj/instances/ballsy-db' && resource.type == 'sqladmin.googleapis.com/Instance'"
+        )
+    );
+    let instance = resource(&blocks, "google_sql_database_instance", "main");
+    assert_eq!(
+        compact(attr(instance, "name").unwrap()),
+        "var.db_instance_name",
+        "the condition names the instance by the same variable"
+    );
+}
