@@ -550,6 +550,39 @@ fn the_dockerfile_matches_the_binary_port_and_user() {
     assert!(line("FROM").starts_with("gcr.io/distroless/cc-debian13:nonroot"));
 }
 
+#[test]
+fn every_base_image_is_pinned_by_digest_and_the_bump_is_documented() {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let deployment = deployment_md();
+    let pinned =
+        regex::Regex::new(r"^([a-z0-9./-]+:[A-Za-z0-9._-]+)@sha256:[0-9a-f]{64}$").unwrap();
+    let mut stages = Vec::new();
+    let mut bases = Vec::new();
+    for line in dockerfile.lines().filter(|l| l.starts_with("FROM ")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let image = words[1];
+        // `FROM chef AS planner` builds on an earlier stage of this file.
+        if !stages.contains(&image) {
+            let tag = pinned
+                .captures(image)
+                .unwrap_or_else(|| panic!("not pinned as name:tag@sha256:<digest>: {line}"))[1]
+                .to_owned();
+            bases.push(tag);
+        }
+        if let Some(i) = words.iter().position(|w| w.eq_ignore_ascii_case("AS")) {
+            stages.push(words[i + 1]);
+        }
+    }
+    assert_eq!(bases.len(), 2, "{bases:?}");
+    for tag in &bases {
+        assert!(
+            deployment.contains(&format!("docker buildx imagetools inspect {tag} ")),
+            "DEPLOYMENT.md does not say how to bump {tag}"
+        );
+    }
+}
+
 /// Starts the binary the way Cloud Run would with this Terraform: its exact environment, the
 /// DATABASE_URL in Terraform's form (pointing at the local server's socket directory instead of
 /// /cloudsql/…), PORT injected, K_SERVICE set.
