@@ -1150,3 +1150,57 @@ fn the_runtime_account_gets_predictions_and_its_own_instance_only() {
         "the condition names the instance by the same variable"
     );
 }
+
+#[test]
+fn the_build_account_has_what_cloud_build_documents_for_its_logs_bucket() {
+    let blocks = blocks();
+    let grant = resource(
+        &blocks,
+        "google_storage_bucket_iam_member",
+        "build_storage_admin",
+    );
+    assert_eq!(string_attr(grant, "role"), "roles/storage.admin");
+    assert_eq!(
+        compact(attr(grant, "bucket").unwrap()),
+        "google_storage_bucket.build.name",
+        "on the build bucket only"
+    );
+    assert_eq!(
+        compact(attr(grant, "member").unwrap()),
+        "google_service_account.build.member"
+    );
+    // That bucket is the one DEPLOYMENT.md passes for the staged source and the log.
+    let bucket = resource(&blocks, "google_storage_bucket", "build");
+    assert_eq!(
+        compact(attr(bucket, "name").unwrap()),
+        "\"${var.project_id}-ballsy-build\""
+    );
+    let deployment = deployment_md();
+    let builds: Vec<String> = bash_commands(&deployment)
+        .into_iter()
+        .filter(|c| c.starts_with("gcloud builds submit"))
+        .collect();
+    for build in &builds {
+        assert!(build.contains("--gcs-log-dir=\"gs://$PROJECT_ID-ballsy-build/logs\""));
+        assert!(
+            build.contains("--gcs-source-staging-dir=\"gs://$PROJECT_ID-ballsy-build/source\"")
+        );
+    }
+    // No storage role on the whole project, and the first apply waits for this grant.
+    for b in blocks
+        .iter()
+        .filter(|b| b.identifier() == "resource" && labels(b)[0] == "google_project_iam_member")
+    {
+        assert!(
+            !attr(b, "role")
+                .unwrap()
+                .to_string()
+                .contains("roles/storage.")
+        );
+    }
+    let wait = resource(&blocks, "time_sleep", "build_ready");
+    assert!(
+        compact(attr(wait, "depends_on").unwrap())
+            .contains("google_storage_bucket_iam_member.build_storage_admin")
+    );
+}
