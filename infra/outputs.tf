@@ -45,7 +45,8 @@ output "build_bucket" {
   value       = google_storage_bucket.build.name
 }
 
-output "database_instance_connection_name" {
+# Named as the owner's request names it.
+output "instance_connection_name" {
   description = "Cloud SQL connection name PROJECT:REGION:INSTANCE (for cloud-sql-proxy and /cloudsql/...)."
   value       = google_sql_database_instance.main.connection_name
 }

@@ -1204,3 +1204,34 @@ fn the_build_account_has_what_cloud_build_documents_for_its_logs_bucket() {
             .contains("google_storage_bucket_iam_member.build_storage_admin")
     );
 }
+
+#[test]
+fn the_outputs_the_owner_asked_for_exist() {
+    let blocks = blocks();
+    let output = |name: &str| {
+        let block = top_level(&blocks, "output", name);
+        compact(attr(block, "value").unwrap())
+    };
+    // The request's outputs: the Cloud SQL connection name under its own name, the database
+    // name, user and (sensitive) password, the Cloud Run URL, the image URL and the secrets.
+    assert_eq!(
+        output("instance_connection_name"),
+        "google_sql_database_instance.main.connection_name"
+    );
+    assert_eq!(
+        output("cloud_run_url"),
+        "google_cloud_run_v2_service.main.uri"
+    );
+    for name in [
+        "database_name",
+        "database_user",
+        "database_password",
+        "image_url",
+        "gemini_secret_name",
+        "database_url_secret_name",
+    ] {
+        output(name);
+    }
+    let password = top_level(&blocks, "output", "database_password");
+    assert_eq!(attr(password, "sensitive"), Some(&Expression::Bool(true)));
+}
