@@ -12,6 +12,11 @@ resource "google_cloud_run_v2_service" "main" {
   labels      = var.labels
   ingress     = "INGRESS_TRAFFIC_ALL" # a public web app
 
+  # Public either through the allUsers invoker grant below or, where an organisation policy
+  # forbids that member, by not checking invoker IAM at all (Cloud Run's "allowing public
+  # access" page recommends the latter for domain-restricted sharing).
+  invoker_iam_disabled = var.invoker_iam_disabled
+
   # Terraform-side guard (default true since provider 6.0); set false and apply before destroy.
   deletion_protection = var.deletion_protection
 
@@ -182,9 +187,12 @@ resource "google_cloud_run_v2_service" "main" {
 }
 
 # Public endpoint: anyone may invoke the service (the app does its own rate limiting). Uses the
-# v2 IAM resource that matches the v2 service. If an organisation policy (domain-restricted
-# sharing) forbids allUsers, set invoker_iam_disabled = true on the service instead.
+# v2 IAM resource that matches the v2 service. Where domain-restricted sharing
+# (constraints/iam.allowedPolicyMemberDomains) rejects allUsers, invoker_iam_disabled makes the
+# service public without any IAM grant instead.
 resource "google_cloud_run_v2_service_iam_member" "public" {
+  count = var.invoker_iam_disabled ? 0 : 1
+
   project  = var.project_id
   location = google_cloud_run_v2_service.main.location
   name     = google_cloud_run_v2_service.main.name

@@ -60,6 +60,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "invoker_iam_disabled" {
+  description = "Make the service public by turning Cloud Run's invoker IAM check off instead of granting roles/run.invoker to allUsers. Set true where the organisation's domain-restricted sharing policy (constraints/iam.allowedPolicyMemberDomains) rejects allUsers (\"One or more users named in the policy do not belong to a permitted customer\"). Either way anyone can call the service."
+  type        = bool
+  default     = false
+}
+
 # ---------------------------------------------------------------------------------------------
 # Container image
 # ---------------------------------------------------------------------------------------------

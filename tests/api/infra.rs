@@ -1235,3 +1235,53 @@ fn the_outputs_the_owner_asked_for_exist() {
     let password = top_level(&blocks, "output", "database_password");
     assert_eq!(attr(password, "sensitive"), Some(&Expression::Bool(true)));
 }
+
+#[test]
+fn organisation_policy_failures_have_a_working_fix_in_the_troubleshooting_table() {
+    let doc = deployment_md();
+    let table = section(&doc, "## Troubleshooting");
+    let row = |needle: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with('|') && l.contains(needle))
+            .unwrap_or_else(|| panic!("no troubleshooting row for {needle}"))
+    };
+    let blocks = blocks();
+
+    // Restrict Public IP: this configuration does use the instance's public IP.
+    let instance = resource(&blocks, "google_sql_database_instance", "main");
+    let ip = child(child(instance, "settings")[0], "ip_configuration")[0];
+    assert_eq!(attr(ip, "ipv4_enabled"), Some(&Expression::Bool(true)));
+    let sql = row("constraints/sql.restrictPublicIp");
+    assert!(
+        sql.contains(
+            "`gcloud resource-manager org-policies disable-enforce sql.restrictPublicIp --project=\"$PROJECT_ID\"`"
+        ),
+        "{sql}"
+    );
+
+    // Domain-restricted sharing rejects the allUsers grant; the row's fix is one variable that
+    // turns the invoker check off and drops the grant.
+    let drs = row("constraints/iam.allowedPolicyMemberDomains");
+    assert!(
+        drs.contains("do not belong to a permitted customer"),
+        "{drs}"
+    );
+    assert!(
+        drs.contains("`echo 'invoker_iam_disabled = true' >> terraform.tfvars`"),
+        "{drs}"
+    );
+    let service = resource(&blocks, "google_cloud_run_v2_service", "main");
+    assert_eq!(
+        compact(attr(service, "invoker_iam_disabled").unwrap()),
+        "var.invoker_iam_disabled"
+    );
+    let public = resource(&blocks, "google_cloud_run_v2_service_iam_member", "public");
+    assert_eq!(string_attr(public, "member"), "allUsers");
+    assert_eq!(
+        compact(attr(public, "count").unwrap()),
+        "var.invoker_iam_disabled?0:1"
+    );
+    let variable = top_level(&blocks, "variable", "invoker_iam_disabled");
+    assert_eq!(attr(variable, "default"), Some(&Expression::Bool(false)));
+}
