@@ -1285,3 +1285,55 @@ fn organisation_policy_failures_have_a_working_fix_in_the_troubleshooting_table(
     let variable = top_level(&blocks, "variable", "invoker_iam_disabled");
     assert_eq!(attr(variable, "default"), Some(&Expression::Bool(false)));
 }
+
+#[test]
+fn the_registry_cleanup_never_deletes_the_deployed_image() {
+    let blocks = blocks();
+    let repository = resource(&blocks, "google_artifact_registry_repository", "main");
+    let keep_deployed = child(repository, "dynamic")
+        .into_iter()
+        .find(|d| labels(d) == ["cleanup_policies"])
+        .expect("no cleanup policy that follows image_tag");
+    // One KEEP policy for exactly the deployed tag, none before the first build.
+    let for_each = attr(keep_deployed, "for_each").unwrap();
+    let tag = "20261124t120000z-0123456789ab";
+    for (value, expected) in [
+        (Value::from(tag), Value::from_iter([Value::from(tag)])),
+        (Value::Null, Value::Array(vec![])),
+    ] {
+        let mut vars = variables(&blocks, &[("project_id", "p")]);
+        vars.insert("image_tag".into(), value);
+        assert_eq!(
+            for_each.evaluate(&context(&vars, Value::Null)).unwrap(),
+            expected
+        );
+    }
+    let content = child(keep_deployed, "content")[0];
+    assert_eq!(string_attr(content, "action"), "KEEP");
+    let condition = child(content, "condition")[0];
+    assert_eq!(string_attr(condition, "tag_state"), "TAGGED");
+    assert_eq!(
+        compact(attr(condition, "tag_prefixes").unwrap()),
+        "[cleanup_policies.value]"
+    );
+    // It protects what the service and the job actually run.
+    let image = compact(&local(&blocks, "image"));
+    assert!(image.contains(":${var.image_tag}"), "{image}");
+    let job = resource(&blocks, "google_cloud_run_v2_job", "migrate");
+    let job_container = child(
+        child(child(job, "template")[0], "template")[0],
+        "containers",
+    )[0];
+    for image in [
+        attr(&container(&blocks), "image").unwrap().clone(),
+        attr(job_container, "image").unwrap().clone(),
+    ] {
+        assert_eq!(compact(&image), "local.image");
+    }
+    // The DELETE policies are what it has to override.
+    let deletes = child(repository, "cleanup_policies")
+        .into_iter()
+        .filter(|p| string_attr(p, "action") == "DELETE")
+        .count();
+    assert_eq!(deletes, 2);
+}
