@@ -1337,3 +1337,83 @@ fn the_registry_cleanup_never_deletes_the_deployed_image() {
         .count();
     assert_eq!(deletes, 2);
 }
+
+#[test]
+fn key_rotation_destroys_old_secret_versions() {
+    let blocks = blocks();
+    // Terraform's own version (DATABASE_URL): a replacement destroys the old one.
+    let version = resource(
+        &blocks,
+        "google_secret_manager_secret_version",
+        "database_url",
+    );
+    assert_eq!(string_attr(version, "deletion_policy"), "DELETE");
+    for secret in ["gemini_api_key", "database_url"] {
+        let secret = resource(&blocks, "google_secret_manager_secret", secret);
+        assert!(
+            attr(secret, "version_destroy_ttl").is_none(),
+            "delayed destruction keeps destroyed versions disabled, and billed"
+        );
+    }
+
+    // The documented Gemini key rotation destroys the old version, only after the apply that
+    // moved every instance off it succeeded, and never merely disables it.
+    let doc = deployment_md();
+    assert!(
+        !doc.contains("versions disable"),
+        "disabled versions are billed"
+    );
+    let commands = bash_commands(&doc);
+    let destroy = commands
+        .iter()
+        .find(|c| c.contains("gcloud secrets versions destroy"))
+        .expect("no rotation command destroys the old version");
+    assert!(
+        destroy.contains(
+            "terraform apply tfplan && gcloud secrets versions destroy \"$OLD_VERSION\" --secret=ballsy-gemini-api-key"
+        ),
+        "{destroy}"
+    );
+    // In this order: note the old version, add the new one, pin it, apply, destroy the old one.
+    let start = commands
+        .iter()
+        .position(|c| c.starts_with("OLD_VERSION="))
+        .expect("the old version is recorded");
+    let mut rest = commands[start..].iter();
+    for step in [
+        "gcloud secrets versions add ballsy-gemini-api-key",
+        "NEW_VERSION=",
+        "printf 'gemini_api_key_version = ",
+        "gcloud secrets versions destroy",
+    ] {
+        assert!(
+            rest.any(|c| c.contains(step)),
+            "the rotation lacks, or misorders, {step}"
+        );
+    }
+    // The pin to the new version lands in terraform.tfvars.
+    let record = commands
+        .iter()
+        .find(|c| c.starts_with("{ grep -v '^gemini_api_key_version"))
+        .expect("the new version is recorded in terraform.tfvars");
+    let dir = std::env::temp_dir().join(format!("ballsy-rotation-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("terraform.tfvars"),
+        "project_id = \"p\"\ngemini_api_key_version = \"2\"\n",
+    )
+    .unwrap();
+    let status = std::process::Command::new("bash")
+        .args(["-c", record])
+        .current_dir(&dir)
+        .env("NEW_VERSION", "3")
+        .status()
+        .unwrap();
+    let written = std::fs::read_to_string(dir.join("terraform.tfvars")).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(status.success());
+    assert_eq!(
+        written,
+        "project_id = \"p\"\ngemini_api_key_version = \"3\"\n"
+    );
+}
