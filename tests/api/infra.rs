@@ -1417,3 +1417,35 @@ fn key_rotation_destroys_old_secret_versions() {
         "project_id = \"p\"\ngemini_api_key_version = \"3\"\n"
     );
 }
+
+#[test]
+fn every_command_block_in_deployment_md_is_valid_bash() {
+    let doc = deployment_md();
+    let blocks: Vec<&str> = doc
+        .split("```bash\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .collect();
+    assert!(blocks.len() >= 10, "{} bash blocks", blocks.len());
+    for block in blocks {
+        let mut child = std::process::Command::new("bash")
+            .arg("-n")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(block.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}\n{block}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
