@@ -48,9 +48,9 @@ resource "google_secret_manager_secret_iam_member" "run_gemini_api_key" {
 # service create, change and delete datasets, endpoints, models and jobs in the project.
 #
 # The role exists whatever gemini_backend is, and only the grant follows the backend: a
-# deleted custom role keeps its id blocked for up to 37 days, which would make switching back
-# to Vertex fail. The random suffix gives a re-created deployment a fresh id for the same
-# reason.
+# deleted custom role can be restored only for 7 days and its id stays blocked for up to 37, so
+# deleting it on a switch away from Vertex could make switching back fail. The random suffix
+# gives a re-created deployment a fresh id for the same reason.
 resource "random_id" "vertex_role" {
   byte_length = 2
 }
