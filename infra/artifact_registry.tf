@@ -15,8 +15,8 @@ resource "google_artifact_registry_repository" "main" {
 
   # The free tier is 0.5 GB; one image is about 30-40 MB. A KEEP policy only exempts versions
   # from DELETE policies and deletes nothing by itself, so two DELETE policies do the removing
-  # and the KEEP policy protects the newest versions (which include the running one and the
-  # one to roll back to). Cleanup runs about once a day.
+  # and two KEEP policies protect the newest versions (normally including the one to roll back
+  # to) and, explicitly, the deployed one. Cleanup runs about once a day.
   cleanup_policy_dry_run = false
 
   cleanup_policies {
@@ -42,6 +42,23 @@ resource "google_artifact_registry_repository" "main" {
     action = "KEEP"
     most_recent_versions {
       keep_count = var.artifact_keep_count
+    }
+  }
+
+  # The image the service and the job run. Being among the newest is not enough: builds that
+  # were pushed but not deployed, or a rollback to an older tag, can push it out of the newest
+  # versions, and past 7 days the DELETE policy would remove it while Cloud Run still needs it
+  # to start instances (a revision keeps pulling its image). Each apply moves this policy to
+  # the tag being deployed. No policy before the first build, when there is no image yet.
+  dynamic "cleanup_policies" {
+    for_each = var.image_tag == null ? [] : [var.image_tag]
+    content {
+      id     = "keep-deployed"
+      action = "KEEP"
+      condition {
+        tag_state    = "TAGGED"
+        tag_prefixes = [cleanup_policies.value]
+      }
     }
   }
 

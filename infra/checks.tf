@@ -8,6 +8,13 @@ check "ai_budget_within_free_tier" {
   }
 }
 
+check "budget_configured" {
+  assert {
+    condition     = var.billing_account_id != ""
+    error_message = "billing_account_id is empty, so no budget alerts when the bill grows. Set it to the project's billing account (DEPLOYMENT.md step 2: gcloud billing projects describe)."
+  }
+}
+
 check "gemini_key_mounted" {
   assert {
     condition     = var.gemini_backend != "developer-api" || var.gemini_api_key_ready

@@ -47,17 +47,14 @@ resource "google_storage_bucket" "build" {
   depends_on = [time_sleep.services_ready]
 }
 
-# Read the uploaded source and write the log, on this bucket only. objectAdmin covers the
-# objects; legacyBucketReader adds storage.buckets.get, which Cloud Build calls on a log bucket.
-resource "google_storage_bucket_iam_member" "build_objects" {
+# Read the uploaded source and write the log. For logs in a user-created bucket with a
+# user-specified build account, Cloud Build's "Store and manage build logs" page says to grant
+# that account Storage Admin (roles/storage.admin). Without what it needs, the submit fails with
+# "builder service account does not have access to logs bucket". It is granted on this bucket
+# only, which holds nothing but build sources and logs, not on the project.
+resource "google_storage_bucket_iam_member" "build_storage_admin" {
   bucket = google_storage_bucket.build.name
-  role   = "roles/storage.objectAdmin"
-  member = google_service_account.build.member
-}
-
-resource "google_storage_bucket_iam_member" "build_bucket_reader" {
-  bucket = google_storage_bucket.build.name
-  role   = "roles/storage.legacyBucketReader"
+  role   = "roles/storage.admin"
   member = google_service_account.build.member
 }
 
@@ -85,8 +82,7 @@ resource "time_sleep" "build_ready" {
   create_duration = "60s"
 
   depends_on = [
-    google_storage_bucket_iam_member.build_objects,
-    google_storage_bucket_iam_member.build_bucket_reader,
+    google_storage_bucket_iam_member.build_storage_admin,
     google_artifact_registry_repository_iam_member.build_writer,
     google_project_iam_member.build_log_writer,
   ]

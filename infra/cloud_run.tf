@@ -12,8 +12,23 @@ resource "google_cloud_run_v2_service" "main" {
   labels      = var.labels
   ingress     = "INGRESS_TRAFFIC_ALL" # a public web app
 
+  # Public either through the allUsers invoker grant below or, where an organisation policy
+  # forbids that member, by not checking invoker IAM at all (Cloud Run's "allowing public
+  # access" page recommends the latter for domain-restricted sharing).
+  invoker_iam_disabled = var.invoker_iam_disabled
+
   # Terraform-side guard (default true since provider 6.0); set false and apply before destroy.
   deletion_protection = var.deletion_protection
+
+  # template.scaling caps each revision on its own. During a rollout the old revision keeps its
+  # instances while the new one starts its own, so together they could run up to twice
+  # max_instances, each with a full connection pool, past the database budget checked below.
+  # The service-level cap (provider >= 7.0; what Cloud Run's docs recommend for protecting a
+  # database) is shared by all revisions in the traffic split. (Cloud Run documents that a
+  # sudden spike can exceed either cap for a moment.)
+  scaling {
+    max_instance_count = var.max_instances
+  }
 
   template {
     service_account = google_service_account.run.email
@@ -144,12 +159,19 @@ resource "google_cloud_run_v2_service" "main" {
 
   lifecycle {
     precondition {
+      condition     = var.image_tag != null
+      error_message = "image_tag is not set: build the image first (DEPLOYMENT.md step 4), which records the tag it pushed in terraform.tfvars."
+    }
+
+    precondition {
       condition     = var.min_instances <= var.max_instances
       error_message = "min_instances (${var.min_instances}) must not exceed max_instances (${var.max_instances})."
     }
 
     # Every instance and the migration job may each open a full pool. Checked at plan time so
-    # that scaling up can never exhaust the database's connections at run time.
+    # that scaling up can never exhaust the database's connections at run time; the
+    # service-level scaling cap makes max_instances the total over all revisions, including
+    # during a rollout.
     precondition {
       condition     = local.db_connections_asked <= local.db_connection_limit
       error_message = "Too many database connections: (max_instances + 1 migration job) x db_max_connections_per_instance = ${local.db_connections_asked}, but ${var.db_tier} allows ${local.db_connection_limit} (its max_connections minus 3 reserved). Lower max_instances or db_max_connections_per_instance, or pick a larger db_tier."
@@ -165,9 +187,12 @@ resource "google_cloud_run_v2_service" "main" {
 }
 
 # Public endpoint: anyone may invoke the service (the app does its own rate limiting). Uses the
-# v2 IAM resource that matches the v2 service. If an organisation policy (domain-restricted
-# sharing) forbids allUsers, set invoker_iam_disabled = true on the service instead.
+# v2 IAM resource that matches the v2 service. Where domain-restricted sharing
+# (constraints/iam.allowedPolicyMemberDomains) rejects allUsers, invoker_iam_disabled makes the
+# service public without any IAM grant instead.
 resource "google_cloud_run_v2_service_iam_member" "public" {
+  count = var.invoker_iam_disabled ? 0 : 1
+
   project  = var.project_id
   location = google_cloud_run_v2_service.main.location
   name     = google_cloud_run_v2_service.main.name
@@ -240,6 +265,13 @@ resource "google_cloud_run_v2_job" "migrate" {
           }
         }
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.image_tag != null
+      error_message = "image_tag is not set: build the image first (DEPLOYMENT.md step 4), which records the tag it pushed in terraform.tfvars."
     }
   }
 

@@ -4,18 +4,26 @@ resource "google_service_account" "run" {
   project      = var.project_id
   account_id   = "ballsy-run-sa"
   display_name = "Ballsy runtime (Cloud Run)"
-  description  = "Runs the Ballsy Cloud Run service and migration job: connects to Cloud SQL, reads its two secrets, calls Vertex AI when gemini_backend = vertex."
+  description  = "Runs the Ballsy Cloud Run service and migration job: connects to its Cloud SQL instance, reads its two secrets, calls Vertex AI predictions when gemini_backend = vertex."
 
   depends_on = [time_sleep.services_ready]
 }
 
 # The /cloudsql volume connects as this account (cloudsql.instances.connect and .get). Cloud
-# SQL has no per-instance IAM resource, so the grant is on the project, which holds only this
-# deployment's instance.
+# SQL has no per-instance IAM resource, so the grant is on the project, narrowed by an IAM
+# condition to this deployment's instance: the form of Google's Cloud SQL "Use IAM Conditions"
+# page for connecting to specific instances. The instance name comes from the variable, not the
+# resource, so the grant does not wait for the 10-15 minutes of instance creation.
 resource "google_project_iam_member" "run_cloudsql_client" {
   project = var.project_id
   role    = "roles/cloudsql.client"
   member  = google_service_account.run.member
+
+  condition {
+    title       = "only-${var.db_instance_name}"
+    description = "Connect only to the Ballsy Cloud SQL instance."
+    expression  = "resource.name == 'projects/${var.project_id}/instances/${var.db_instance_name}' && resource.type == 'sqladmin.googleapis.com/Instance'"
+  }
 }
 
 # Secret access per secret, never project-wide: the app can read these two and nothing else.
@@ -33,13 +41,35 @@ resource "google_secret_manager_secret_iam_member" "run_gemini_api_key" {
   member    = google_service_account.run.member
 }
 
-# Vertex AI only: the app then authenticates with this account's token from the metadata
-# server instead of an API key.
-resource "google_project_iam_member" "run_aiplatform_user" {
+# Vertex AI: the app authenticates with this account's token from the metadata server instead
+# of an API key, and only calls generateContent and streamGenerateContent on Google's
+# publisher models. Both need exactly aiplatform.endpoints.predict ("Make prompt requests" on
+# the Vertex AI generative AI access-control page); roles/aiplatform.user would also let the
+# service create, change and delete datasets, endpoints, models and jobs in the project.
+#
+# The role exists whatever gemini_backend is, and only the grant follows the backend: a
+# deleted custom role can be restored only for 7 days and its id stays blocked for up to 37, so
+# deleting it on a switch away from Vertex could make switching back fail. The random suffix
+# gives a re-created deployment a fresh id for the same reason.
+resource "random_id" "vertex_role" {
+  byte_length = 2
+}
+
+resource "google_project_iam_custom_role" "vertex_predict" {
+  project     = var.project_id
+  role_id     = "${replace(var.service_name, "-", "_")}_vertex_predict_${random_id.vertex_role.hex}"
+  title       = "Ballsy Gemini caller"
+  description = "Vertex AI predictions (Gemini generateContent) only; granted to the Ballsy runtime account when gemini_backend = vertex."
+  permissions = ["aiplatform.endpoints.predict"]
+
+  depends_on = [time_sleep.services_ready]
+}
+
+resource "google_project_iam_member" "run_vertex_predict" {
   count = var.gemini_backend == "vertex" ? 1 : 0
 
   project = var.project_id
-  role    = "roles/aiplatform.user"
+  role    = google_project_iam_custom_role.vertex_predict.name
   member  = google_service_account.run.member
 }
 
@@ -58,7 +88,7 @@ resource "google_project_iam_member" "run_aiplatform_user" {
 resource "time_sleep" "run_iam_ready" {
   create_duration = "60s"
 
-  # Wait again when switching to Vertex AI adds the aiplatform.user grant.
+  # Wait again when switching to Vertex AI adds the prediction grant.
   triggers = {
     gemini_backend = var.gemini_backend
   }
@@ -67,6 +97,6 @@ resource "time_sleep" "run_iam_ready" {
     google_project_iam_member.run_cloudsql_client,
     google_secret_manager_secret_iam_member.run_database_url,
     google_secret_manager_secret_iam_member.run_gemini_api_key,
-    google_project_iam_member.run_aiplatform_user,
+    google_project_iam_member.run_vertex_predict,
   ]
 }

@@ -15,17 +15,19 @@
 # DEPLOYMENT.md gives the commands, in order, from a fresh clone.
 
 locals {
-  # REGION-docker.pkg.dev/PROJECT/REPO, and the image without and with its tag.
+  # REGION-docker.pkg.dev/PROJECT/REPO, and the image without and with its tag (null before the
+  # first build; the service and the job refuse to plan then).
   artifact_registry_url = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.main.repository_id}"
   image_url             = "${local.artifact_registry_url}/${var.image_name}"
-  image                 = "${local.image_url}:${var.image_tag}"
+  image                 = var.image_tag == null ? null : "${local.image_url}:${var.image_tag}"
 
   # The key is mounted only when the app uses it and a version exists (see gemini_api_key_ready).
   mount_gemini_api_key = var.gemini_backend == "developer-api" && var.gemini_api_key_ready
 
   # Connection budget of the Cloud SQL tier: PostgreSQL's max_connections as Cloud SQL sets it
   # from the tier's memory, minus the 3 superuser_reserved_connections. Unknown tiers (custom)
-  # get 100, the value for 3.75-6 GB.
+  # get 100, the value for 3.75-6 GB. max_instances counts every instance of every revision
+  # (the service-level cap in cloud_run.tf), so the budget holds during rollouts too.
   db_connection_limit  = lookup({ "db-f1-micro" = 25, "db-g1-small" = 50 }, var.db_tier, 100) - 3
   db_connections_asked = (var.max_instances + 1) * var.db_max_connections_per_instance
 
@@ -44,7 +46,8 @@ locals {
     LOG_FORMAT            = "json" # one Cloud Logging entry per line on stdout
     LOG_LEVEL             = var.log_level
     GOOGLE_CLOUD_PROJECT  = var.project_id # Vertex AI endpoint, and the trace field of log lines
-    GOOGLE_CLOUD_REGION   = var.region
+    GOOGLE_CLOUD_REGION   = var.region     # where the service runs; not where Vertex AI is called
+    VERTEX_LOCATION       = var.vertex_location
     GEMINI_BACKEND        = var.gemini_backend
     GEMINI_MODEL          = var.gemini_model
     GEMINI_FALLBACK_MODEL = var.gemini_fallback_model

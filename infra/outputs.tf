@@ -31,7 +31,7 @@ output "image_url" {
 }
 
 output "image" {
-  description = "The image the service and the job run, with its tag."
+  description = "The image the service and the job run, with its tag (image_tag in terraform.tfvars; null before the first build)."
   value       = local.image
 }
 
@@ -45,7 +45,8 @@ output "build_bucket" {
   value       = google_storage_bucket.build.name
 }
 
-output "database_instance_connection_name" {
+# Named as the owner's request names it.
+output "instance_connection_name" {
   description = "Cloud SQL connection name PROJECT:REGION:INSTANCE (for cloud-sql-proxy and /cloudsql/...)."
   value       = google_sql_database_instance.main.connection_name
 }

@@ -43,6 +43,12 @@ resource "google_secret_manager_secret_version" "database_url" {
   secret      = google_secret_manager_secret.database_url.id
   secret_data = local.database_url
 
+  # A replaced version (a password rotation) is destroyed, not disabled: Secret Manager bills
+  # disabled versions as active, and a disabled one still holds the old password. DELETE is the
+  # provider's default, stated so that it cannot silently change. Neither secret sets
+  # version_destroy_ttl, which would keep destroyed versions disabled (and billed) for the delay.
+  deletion_policy = "DELETE"
+
   lifecycle {
     # A new value replaces the version. Creating the new one before destroying the old one
     # means "latest" always resolves, so an instance starting mid-apply still gets a URL.

@@ -1,5 +1,5 @@
-# Inputs. Only project_id and image_tag have no default; terraform.tfvars.example lists every
-# variable with a comment.
+# Inputs. Only project_id is required; image_tag is written by the build (DEPLOYMENT.md step 4).
+# terraform.tfvars.example lists every variable with a comment.
 
 # ---------------------------------------------------------------------------------------------
 # Project and naming
@@ -60,6 +60,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "invoker_iam_disabled" {
+  description = "Make the service public by turning Cloud Run's invoker IAM check off instead of granting roles/run.invoker to allUsers. Set true where the organisation's domain-restricted sharing policy (constraints/iam.allowedPolicyMemberDomains) rejects allUsers (\"One or more users named in the policy do not belong to a permitted customer\"). Either way anyone can call the service."
+  type        = bool
+  default     = false
+}
+
 # ---------------------------------------------------------------------------------------------
 # Container image
 # ---------------------------------------------------------------------------------------------
@@ -87,12 +93,16 @@ variable "image_name" {
 }
 
 variable "image_tag" {
-  description = "Tag of the image to run, as pushed by `gcloud builds submit` (DEPLOYMENT.md uses <UTC time>-<git sha>). Changing it and applying is how a new version is rolled out."
+  description = "Tag of the image to run: <UTC time>-<git commit> (or the bare commit), as pushed by `gcloud builds submit`. The build step writes it into terraform.tfvars after a successful build (DEPLOYMENT.md step 4), so it never depends on a shell variable. Unset until the first build: the first, targeted apply creates only what the build needs, and the service and the job refuse to plan without it."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
-    error_message = "image_tag must be a Docker tag (letters, digits, '_', '.', '-'; at most 128 characters) and not \"latest\": a moving tag never changes the plan, so `terraform apply` would not roll out a new build (and the repository's tags are immutable)."
+    # Only the shape DEPLOYMENT.md generates: a placeholder, "latest" (a moving tag never changes
+    # the plan) or an empty $TAG from a new shell fails here, at plan time, instead of as a
+    # revision that cannot pull its image after the 15 minutes of creating Cloud SQL.
+    condition     = var.image_tag == null ? true : length(regexall("^([0-9]{8}t[0-9]{6}z-)?[0-9a-f]{7,40}$", var.image_tag)) > 0
+    error_message = "image_tag must be the tag of a pushed build, yyyymmddthhmmssz-<git commit> as DEPLOYMENT.md step 4 writes it into terraform.tfvars, or a bare git commit hash; not a placeholder, \"latest\" or an empty value."
   }
 }
 
@@ -156,7 +166,7 @@ variable "min_instances" {
 }
 
 variable "max_instances" {
-  description = "Upper bound on instances: the main cost guard, and bounded by the database's connection limit (see db_max_connections_per_instance)."
+  description = "Upper bound on instances of all revisions together (during a rollout the old and the new revision share it): the main cost guard, and bounded by the database's connection limit (see db_max_connections_per_instance)."
   type        = number
   default     = 3
 
@@ -270,6 +280,19 @@ variable "gemini_api_key_version" {
   }
 }
 
+variable "vertex_location" {
+  description = "VERTEX_LOCATION: the Vertex AI location Gemini is called in when gemini_backend = vertex. \"global\" (https://aiplatform.googleapis.com) is where new Gemini models are served first and has the highest availability; a region such as us-central1 keeps requests in that region but may lack newer models. Independent of region, which places Cloud Run and Cloud SQL."
+  type        = string
+  default     = "global"
+
+  validation {
+    # The app puts the location into a host name (LOCATION-aiplatform.googleapis.com) and accepts
+    # the same set.
+    condition     = length(regexall("^(global|[a-z][a-z0-9-]*[0-9])$", var.vertex_location)) > 0
+    error_message = "vertex_location must be \"global\" or a region such as us-central1 (not a zone, not a multi-region such as \"us\")."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # Cloud SQL
 # ---------------------------------------------------------------------------------------------
@@ -376,7 +399,7 @@ variable "db_max_connections_per_instance" {
 # ---------------------------------------------------------------------------------------------
 
 variable "billing_account_id" {
-  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) for a monthly budget with e-mail alerts. Empty: no budget is created. Needs Billing Account Administrator or Costs Manager on that account."
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) of the project, for the monthly budget with e-mail alerts; DEPLOYMENT.md step 2 reads it with `gcloud billing projects describe`. Empty: no budget (plan and apply warn). Needs Billing Account Administrator or Costs Manager on that account."
   type        = string
   default     = ""
 
@@ -387,7 +410,7 @@ variable "billing_account_id" {
 }
 
 variable "budget_amount" {
-  description = "Monthly budget in the billing account's currency. Alerts at 50%, 90% and 100% of actual spend and at 100% of forecast spend; a budget never stops spending."
+  description = "Monthly budget in the billing account's currency. Spend is cost after always-free allowances, before promotional credits such as the free trial. Alerts at 50%, 90% and 100% of actual spend and at 100% of forecast spend; a budget never stops spending."
   type        = number
   default     = 25
 

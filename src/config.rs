@@ -89,7 +89,7 @@ env_vars! {
     GEMINI_MAX_RETRIES = Value("2"), "Retries on 429/500/503/504 and transport errors, only before the first chunk reached the user.";
     GCE_METADATA_HOST = Value("metadata.google.internal"), "Metadata server for Vertex AI tokens (tests point it at a fake).";
     GOOGLE_CLOUD_PROJECT = Unset("(unset)"), "Project id: Vertex AI endpoint, and the trace field of Cloud Logging lines.";
-    GOOGLE_CLOUD_REGION = Unset("(unset)"), "The Cloud Run region (informational: logged at start).";
+    GOOGLE_CLOUD_REGION = Unset("(unset)"), "Region the service runs in (Cloud Run), e.g. us-central1; shown by check-config. Not the Vertex AI location.";
     VERTEX_LOCATION = Value("global"), "Vertex AI location of the Gemini endpoint: global (where Gemini 3 is served first) or a region such as us-central1.";
     ASSISTANT_PERSONA = Unset("(built-in Ballsy persona)"), "System prompt for the model.";
     ASSISTANT_PERSONA_FILE = Unset("(unset)"), "Read the system prompt from this file instead.";
@@ -326,12 +326,15 @@ impl Config {
                 "GEMINI_BACKEND=vertex needs GOOGLE_CLOUD_PROJECT".into(),
             ));
         }
+        // It becomes part of a host name, so only a location's own characters are accepted
+        // (infra/variables.tf validates vertex_location the same way).
         let vertex_location = env.string(&VERTEX_LOCATION).unwrap_or_default();
-        if vertex_location.is_empty()
-            || !vertex_location
+        let is_region = vertex_location.starts_with(|c: char| c.is_ascii_lowercase())
+            && vertex_location.ends_with(|c: char| c.is_ascii_digit())
+            && vertex_location
                 .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if vertex_location != "global" && !is_region {
             return Err(invalid(
                 &VERTEX_LOCATION,
                 &vertex_location,

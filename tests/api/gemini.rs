@@ -374,7 +374,6 @@ async fn vertex_uses_the_metadata_token_and_caches_it() {
         backend: GeminiBackend::Vertex,
         api_key: None,
         project: Some("my-proj".into()),
-        vertex_location: "us-central1".into(),
         metadata_host: fake.metadata_host(),
         ..config_for(&fake)
     };
@@ -389,7 +388,7 @@ async fn vertex_uses_the_metadata_token_and_caches_it() {
     assert_eq!(
         requests[0].path,
         format!(
-            "/v1/projects/my-proj/locations/us-central1/publishers/google/models/{PRIMARY}:streamGenerateContent"
+            "/v1/projects/my-proj/locations/global/publishers/google/models/{PRIMARY}:streamGenerateContent"
         )
     );
     assert!(
