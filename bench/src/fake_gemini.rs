@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `POST /__fake/faults[?model=ID]` | queue one [`Fault`] or a JSON array of them (for `ID` only, if given) |
 //! | `DELETE /__fake/faults` | drop every queued fault |
-//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: `{"reply": "…"}` or `{"echo": true}`, `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in` |
+//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: `{"reply": "…"}` or `{"echo": true}`, `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in`, `replay_dir` |
 //! | `GET /__fake/requests`, `DELETE /__fake/requests` | the recorded generate requests ([`RecordedRequest`] as JSON) |
 //! | `GET /__fake/stats` | `{"requests","token_requests","completed_streams","dropped_streams","queued_faults"}` |
 //!
@@ -30,22 +30,34 @@
 //! {"kind": "empty_stop"}
 //! {"kind": "finish", "reason": "MAX_TOKENS", "text": "partial answer"}
 //! {"kind": "prompt_blocked"}
+//! {"kind": "replay", "case": "sse-3-pro-function-call"}
 //! ```
+//!
+//! **Replay.** `replay` serves a real recorded response ([`ReplayCase`], a directory of
+//! `status`, `headers`, `body`) verbatim: SSE bodies event by event with the configured
+//! delays, JSON error bodies at once. Cases live in [`FakeGeminiConfig::replay_dir`]
+//! (default [`replay_cases_dir`]: `$BALLSY_REPLAY_DIR`, else `../shared/replay/cases` next to
+//! the workspace). Over HTTP a case that does not load is refused when queued (400); in Rust
+//! use [`FakeGemini::push_replay`] for the same early check.
 //!
 //! Prompt directives work without any control call: a `[[fake:NAME]]` in the text of the last
 //! user content picks the behaviour of that one request (queued faults win). Names: any
 //! HTTP status from 400 to 599 (`429` carries a `RetryInfo` of `45.837906927s`),
 //! `stream-error`, `stall` (30 s after one chunk), `malformed`, `reset`, `empty`, `safety`,
 //! `recitation`, `max-tokens`, `blocked` (prompt blocked), `slow` (1 s to the first token,
-//! 8 chunks 150 ms apart).
+//! 8 chunks 150 ms apart), `replay=CASE` (serve recorded case `CASE`).
 
 mod control;
+mod replay;
 mod routes;
 mod script;
 mod wire;
 
+pub use replay::{REPLAY_DIR_ENV, ReplayCase, replay_cases_dir};
+
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -81,6 +93,9 @@ pub struct FakeGeminiConfig {
     /// `expires_in` of metadata tokens, in seconds. Vertex requests with a token older than
     /// this get 401, so a client's refresh logic can be tested with a short lifetime.
     pub token_expires_in: u64,
+    /// Where [`Fault::Replay`] and `[[fake:replay=NAME]]` find case `NAME`; defaults to
+    /// [`replay_cases_dir`].
+    pub replay_dir: PathBuf,
 }
 
 impl Default for FakeGeminiConfig {
@@ -94,6 +109,7 @@ impl Default for FakeGeminiConfig {
             transcript: "open youtube".to_owned(),
             stamp_chunks: false,
             token_expires_in: 3599,
+            replay_dir: replay_cases_dir(),
         }
     }
 }
@@ -161,6 +177,14 @@ pub enum Fault {
     },
     /// 200 and one event with `promptFeedback.blockReason: SAFETY` and no candidates.
     PromptBlocked,
+    /// The recorded response `case` (a directory in [`FakeGeminiConfig::replay_dir`]),
+    /// verbatim: its status, its headers (less hop-by-hop and length headers) and its body
+    /// bytes. An SSE body goes out event by event with the configured `ttft` and
+    /// `chunk_delay`; any other body at once. Served as recorded whatever the RPC, so a
+    /// unary request gets SSE bytes if the case holds a stream. A case that cannot be loaded
+    /// is answered with a 400 `FAILED_PRECONDITION` that says why (never retried by a
+    /// client, so the mistake surfaces in the test).
+    Replay { case: String },
 }
 
 mod duration_ms {
@@ -293,6 +317,18 @@ impl FakeGemini {
     /// Queues a fault; each generate request pops at most one (model-specific ones first).
     pub fn push_fault(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
+    }
+
+    /// Loads recorded case `case` from the configured `replay_dir` and queues it as a
+    /// [`Fault::Replay`]. Unlike pushing the fault directly, a case that does not exist or
+    /// does not load is reported here, at the call site.
+    pub fn push_replay(&self, case: &str) -> anyhow::Result<()> {
+        let dir = self.shared.lock().config.replay_dir.clone();
+        ReplayCase::load_named(&dir, case)?;
+        self.push_fault(Fault::Replay {
+            case: case.to_owned(),
+        });
+        Ok(())
     }
 
     /// Queues a fault that only a request for `model` pops.

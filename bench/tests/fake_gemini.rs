@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use ballsy_bench::fake_gemini::{
-    Backend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, Reply,
+    Backend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, ReplayCase, Reply,
+    replay_cases_dir,
 };
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
@@ -1225,6 +1226,9 @@ fn faults_round_trip_through_json() {
             text: None,
         },
         Fault::PromptBlocked,
+        Fault::Replay {
+            case: "http503-overloaded".into(),
+        },
     ];
     for fault in faults {
         let json = serde_json::to_value(&fault).unwrap();
@@ -1239,6 +1243,13 @@ fn faults_round_trip_through_json() {
         .unwrap(),
         json!({"kind": "stall_after", "chunks": 1, "stall_ms": 30000})
     );
+    assert_eq!(
+        serde_json::to_value(Fault::Replay {
+            case: "sse-3-pro-function-call".into()
+        })
+        .unwrap(),
+        json!({"kind": "replay", "case": "sse-3-pro-function-call"})
+    );
     let minimal: Fault = serde_json::from_value(json!({"kind": "status", "code": 500})).unwrap();
     assert_eq!(
         minimal,
@@ -1249,4 +1260,278 @@ fn faults_round_trip_through_json() {
             retry_after_header: None
         }
     );
+}
+
+// --- Replay of recorded responses ---
+
+/// The recorded cases; every one must load.
+fn recorded_cases() -> Vec<ReplayCase> {
+    let cases = ReplayCase::load_all(replay_cases_dir()).expect("recorded cases load");
+    assert!(
+        cases.len() >= 33,
+        "expected at least 33 recorded cases in {}, found {}",
+        replay_cases_dir().display(),
+        cases.len()
+    );
+    cases
+}
+
+fn recorded(name: &str) -> ReplayCase {
+    ReplayCase::named(name).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+#[tokio::test]
+async fn replay_serves_every_recorded_case_byte_for_byte() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    for case in recorded_cases() {
+        fake.push_replay(&case.name).unwrap();
+        let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+        assert_eq!(response.status().as_u16(), case.status, "{}", case.name);
+        // Framing headers describe the recorded connection, not this one; the fake drops them.
+        let framing = [
+            "content-length",
+            "transfer-encoding",
+            "content-encoding",
+            "connection",
+            "date",
+        ];
+        for (name, value) in case
+            .headers
+            .iter()
+            .filter(|(n, _)| !framing.contains(&n.as_str()))
+        {
+            assert_eq!(
+                response.headers().get(name).map(|v| v.to_str().unwrap()),
+                Some(value.as_str()),
+                "{}: recorded header {name}",
+                case.name
+            );
+        }
+        assert_eq!(
+            response.headers().contains_key("retry-after"),
+            case.header("retry-after").is_some(),
+            "{}",
+            case.name
+        );
+        let body = response.bytes().await.unwrap();
+        assert_eq!(body.as_ref(), case.body.as_slice(), "{}", case.name);
+    }
+    assert!(fake.requests().len() >= 33);
+}
+
+#[tokio::test]
+async fn replayed_streams_arrive_event_by_event_with_the_configured_delays() {
+    let fake = start(FakeGeminiConfig {
+        ttft: Duration::from_millis(150),
+        chunk_delay: Duration::from_millis(100),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    let case = recorded("sse-2.0-flash-paris");
+    fake.push_replay(&case.name).unwrap();
+    let start = Instant::now();
+    let (events, error) =
+        timed_events(post(&stream_url(&fake, MODEL), &user("x")).await, start).await;
+    assert!(error.is_none());
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        texts(&events.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()),
+        "The capital of France is Paris.\n"
+    );
+    assert!(
+        events[0].0 >= Duration::from_millis(140),
+        "ttft {:?}",
+        events[0].0
+    );
+    for pair in events.windows(2) {
+        assert!(
+            pair[1].0 - pair[0].0 >= Duration::from_millis(90),
+            "gap {events:?}"
+        );
+    }
+    assert_eq!(fake.wait_for_completed_streams(1, WAIT).await, 1);
+
+    // Bare-LF framing is replayed as recorded, one event at a time too.
+    let lf = recorded("sse-3.7-flash-lf-framing");
+    assert_eq!(lf.events().len(), 2);
+    fake.push_replay(&lf.name).unwrap();
+    let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+    let mut body = response.bytes_stream();
+    let mut pieces = Vec::new();
+    while let Some(piece) = body.next().await {
+        pieces.push(piece.unwrap());
+    }
+    assert_eq!(pieces.concat(), lf.body);
+    assert!(
+        pieces.len() >= 2,
+        "streamed, not buffered: {} pieces",
+        pieces.len()
+    );
+}
+
+#[tokio::test]
+async fn replay_over_http_by_directive_and_for_unary_requests() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    let base = fake.base_url();
+    let c = client();
+
+    let queued: Value = c
+        .post(format!("{base}/__fake/faults"))
+        .json(&json!({"kind": "replay", "case": "http429-per-minute-retry-1s"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queued["queued"], 1);
+    let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        recorded("http429-per-minute-retry-1s").body.as_slice()
+    );
+
+    // A prompt directive needs no control call; JSON bodies are replayed for unary too.
+    let blocked = recorded("http403-key-leaked");
+    let response = post(
+        &unary_url(&fake, MODEL),
+        &user("hi [[fake:replay=http403-key-leaked]]"),
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        blocked.body.as_slice()
+    );
+
+    // A case that does not exist is a clear error, never a panic: refused when queued over
+    // HTTP or from Rust, and answered with a 400 that says why when it comes any other way.
+    for case in ["no-such-case", "../replay", ""] {
+        let refused = c
+            .post(format!("{base}/__fake/faults"))
+            .json(&json!({"kind": "replay", "case": case}))
+            .send()
+            .await
+            .unwrap();
+        let body = error_body(refused, 400, "INVALID_ARGUMENT").await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot replay case"),
+            "{body}"
+        );
+    }
+    let error = fake.push_replay("no-such-case").unwrap_err();
+    assert!(format!("{error:#}").contains("does not exist"), "{error:#}");
+    let stats: Value = c
+        .get(format!("{base}/__fake/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["queued_faults"], 0,
+        "nothing was queued for the refused cases"
+    );
+
+    let body = error_body(
+        post(
+            &stream_url(&fake, MODEL),
+            &user("[[fake:replay=no-such-case]]"),
+        )
+        .await,
+        400,
+        "FAILED_PRECONDITION",
+    )
+    .await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("fake-gemini cannot replay case \"no-such-case\""),
+        "{message}"
+    );
+    assert!(message.contains("does not exist"), "{message}");
+    fake.push_fault(Fault::Replay {
+        case: "also-missing".into(),
+    });
+    error_body(
+        post(&stream_url(&fake, MODEL), &user("x")).await,
+        400,
+        "FAILED_PRECONDITION",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn replay_dir_is_configurable_and_broken_cases_report_the_file() {
+    let dir = std::env::temp_dir().join(format!("fake-gemini-replay-{}", std::process::id()));
+    let case_dir = dir.join("custom-case");
+    std::fs::create_dir_all(&case_dir).unwrap();
+    std::fs::write(case_dir.join("status"), "503\n").unwrap();
+    std::fs::write(
+        case_dir.join("headers"),
+        "content-type: application/json; charset=UTF-8\nretry-after: 3\ncontent-length: 999\ntransfer-encoding: chunked\n",
+    )
+    .unwrap();
+    std::fs::write(case_dir.join("body"), "{\"error\": {\"code\": 503}}\n").unwrap();
+    let broken = dir.join("broken-case");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("status"), "200").unwrap();
+    std::fs::write(broken.join("headers"), "").unwrap();
+
+    let case = ReplayCase::load(&case_dir).unwrap();
+    assert_eq!(case.name, "custom-case");
+    assert_eq!(case.status, 503);
+    assert_eq!(case.source, "", "source.txt is optional");
+    let error = ReplayCase::load(&broken).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("broken-case/body"),
+        "{error:#}"
+    );
+    assert!(
+        ReplayCase::load_all(&dir).is_err(),
+        "one broken case fails the listing"
+    );
+
+    let fake = start(FakeGeminiConfig {
+        replay_dir: dir.clone(),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    fake.push_replay("custom-case").unwrap();
+    let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "3");
+    assert_ne!(
+        response
+            .headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap()),
+        Some("999"),
+        "length headers describe the recorded framing, not this response"
+    );
+    assert_eq!(
+        response.text().await.unwrap(),
+        "{\"error\": {\"code\": 503}}\n"
+    );
+
+    // Over HTTP too.
+    let config: Value = client()
+        .post(format!("{}/__fake/config", fake.base_url()))
+        .json(&json!({"replay_dir": replay_cases_dir()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        config["replay_dir"],
+        replay_cases_dir().display().to_string()
+    );
+    assert!(fake.push_replay("custom-case").is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use super::routes::error_response;
-use super::{FakeGeminiConfig, Fault, Reply, Shared, wire};
+use super::{FakeGeminiConfig, Fault, ReplayCase, Reply, Shared, wire};
 
 fn bad_request(message: impl Into<String>) -> Response {
     error_response(&wire::simple_error(400, message), None)
@@ -39,6 +39,16 @@ pub(super) async fn push_faults(
         Ok(faults) => faults,
         Err(e) => return bad_request(format!("not a fault: {e}")),
     };
+    // A replay of a case that does not exist is refused now, while the caller is listening,
+    // rather than surfacing later as an odd answer to some request.
+    let replay_dir = shared.lock().config.replay_dir.clone();
+    for fault in &faults {
+        if let Fault::Replay { case } = fault
+            && let Err(e) = ReplayCase::load_named(&replay_dir, case)
+        {
+            return bad_request(format!("cannot replay case {case:?}: {e:#}"));
+        }
+    }
     let queued = faults.len();
     let mut state = shared.lock();
     match query.get("model") {
@@ -71,6 +81,7 @@ struct ConfigView {
     transcript: String,
     stamp_chunks: bool,
     token_expires_in: u64,
+    replay_dir: String,
 }
 
 impl From<&FakeGeminiConfig> for ConfigView {
@@ -89,6 +100,7 @@ impl From<&FakeGeminiConfig> for ConfigView {
             transcript: config.transcript.clone(),
             stamp_chunks: config.stamp_chunks,
             token_expires_in: config.token_expires_in,
+            replay_dir: config.replay_dir.display().to_string(),
         }
     }
 }
@@ -108,6 +120,7 @@ struct ConfigPatch {
     transcript: Option<String>,
     stamp_chunks: Option<bool>,
     token_expires_in: Option<u64>,
+    replay_dir: Option<std::path::PathBuf>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`, via `default`).
@@ -149,6 +162,9 @@ impl ConfigPatch {
         }
         if let Some(secs) = self.token_expires_in {
             config.token_expires_in = secs;
+        }
+        if let Some(dir) = self.replay_dir {
+            config.replay_dir = dir;
         }
     }
 }

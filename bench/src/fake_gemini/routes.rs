@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use super::script::{self, Step};
 use super::wire::{self, ErrorBody, GenerateContentResponse, ResponseCtx};
 use super::{
-    Backend, FakeGeminiConfig, Fault, RecordedRequest, Reply, Shared, TokenStatus, control,
+    Backend, FakeGeminiConfig, Fault, RecordedRequest, ReplayCase, Reply, Shared, TokenStatus,
+    control,
 };
 
 /// Google accepts inline payloads up to 100 MB (base64), so the fake does too rather than
@@ -260,6 +261,10 @@ async fn models_route(
         },
     };
 
+    if let Some(Fault::Replay { case }) = &fault {
+        return replay(shared, &config, case, &plan);
+    }
+
     if let Some(Fault::Status {
         code,
         retry_delay,
@@ -293,6 +298,32 @@ async fn models_route(
             .into_response()
     } else {
         plan.unary(&shared, fault.as_ref()).await
+    }
+}
+
+/// Serves recorded case `name` verbatim (see [`Fault::Replay`]).
+fn replay(shared: Arc<Shared>, config: &FakeGeminiConfig, name: &str, plan: &Plan) -> Response {
+    let case = match ReplayCase::load_named(&config.replay_dir, name) {
+        Ok(case) => case,
+        Err(e) => {
+            let mut body = wire::simple_error(
+                400,
+                format!("fake-gemini cannot replay case {name:?}: {e:#}"),
+            );
+            body.error.status = "FAILED_PRECONDITION";
+            return error_response(&body, None);
+        }
+    };
+    if case.is_event_stream() {
+        let steps = case
+            .events()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, event)| [Step::Sleep(plan.delay_before(i)), Step::Raw(event.to_vec())])
+            .collect();
+        case.response(script::sse_body(shared, steps))
+    } else {
+        case.response(Body::from(case.body.clone()))
     }
 }
 
@@ -408,6 +439,9 @@ fn directive(text: &str) -> Option<Directive> {
             "max-tokens" => finish("MAX_TOKENS"),
             "blocked" => Directive::Fault(Fault::PromptBlocked),
             "slow" => Directive::Slow,
+            replay if replay.starts_with("replay=") => Directive::Fault(Fault::Replay {
+                case: replay["replay=".len()..].trim().to_owned(),
+            }),
             code => {
                 let code: u16 = code.parse().ok().filter(|c| (400..600).contains(c))?;
                 Directive::Fault(Fault::Status {
@@ -480,7 +514,8 @@ impl Plan {
     fn stream_steps(&self, fault: Option<&Fault>) -> Vec<Step> {
         let mut steps = Vec::new();
         match fault {
-            None | Some(Fault::Status { .. }) => {
+            // Status and replay faults are answered before a stream is planned.
+            None | Some(Fault::Status { .. } | Fault::Replay { .. }) => {
                 let pieces = wire::split_words(&self.reply, self.chunks);
                 self.text_events(&mut steps, &pieces, Some(("STOP", self.reply_tokens())));
             }
@@ -555,7 +590,7 @@ impl Plan {
             );
         }
         let response = match fault {
-            None | Some(Fault::Status { .. }) => self.ctx.text_response(
+            None | Some(Fault::Status { .. } | Fault::Replay { .. }) => self.ctx.text_response(
                 Some(self.reply.clone()),
                 Some("STOP"),
                 self.ctx.final_usage(self.reply_tokens()),
@@ -693,5 +728,9 @@ mod tests {
         ));
         assert!(matches!(directive("[[fake:slow]]"), Some(Directive::Slow)));
         assert!(directive("[[fake:200]]").is_none());
+        assert!(matches!(
+            directive("[[fake:replay=http503-overloaded]]"),
+            Some(Directive::Fault(Fault::Replay { case })) if case == "http503-overloaded"
+        ));
     }
 }
