@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `POST /__fake/faults[?model=ID]` | queue one [`Fault`] or a JSON array of them (for `ID` only, if given) |
 //! | `DELETE /__fake/faults` | drop every queued fault |
-//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: `{"reply": "…"}` or `{"echo": true}`, `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in`, `replay_dir` |
+//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: one of `{"reply": "…"}`, `{"echo": true}` or `{"rounds": […]}` (a tool-turn script, see below), `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in`, `replay_dir` |
 //! | `GET /__fake/requests`, `DELETE /__fake/requests` | the recorded generate requests ([`RecordedRequest`] as JSON) |
 //! | `GET /__fake/stats` | `{"requests","token_requests","completed_streams","dropped_streams","queued_faults"}` |
 //!
@@ -40,6 +40,34 @@
 //! the workspace). Over HTTP a case that does not load is refused when queued (400); in Rust
 //! use [`FakeGemini::push_replay`] for the same early check.
 //!
+//! **Tool turns.** `rounds` ([`Reply::Rounds`], [`FakeGemini::set_rounds`]) scripts a
+//! function-calling turn: request N of a turn gets round N, N being the number of
+//! function-response contents after the newest plain user message ([`script_round`]), so a
+//! new question starts again at round 0. Requests past the end get a text saying so.
+//!
+//! ```json
+//! {"rounds": [
+//!   {"kind": "function_calls", "calls": [{"name": "get_weather", "args": {"city": "Paris"}, "id": "c1"}],
+//!    "thought_signature": "sig-1", "split_chunks": false, "late_signature": false},
+//!   {"kind": "text", "text": "It is 12 degrees in Paris.", "thought_signature": "sig-2"},
+//!   {"kind": "malformed_function_call"}
+//! ]}
+//! ```
+//!
+//! Every request's tool history is checked as the real API checks it, with its 400
+//! INVALID_ARGUMENT texts: in the current turn, a call the fake sent with a signature must
+//! come back with exactly that signature (missing: "Function call is missing a
+//! thought_signature in functionCall parts. … function call `default_api:NAME` , position
+//! N." with N the 1-based index of the model content; altered: "Corrupted thought
+//! signature."), and the first call of every model content must be signed if its round was,
+//! so parallel calls re-sent as separate contents fail; anywhere, a content of
+//! `functionResponse` parts must follow a model content with as many `functionCall` parts
+//! ("Please ensure that the number of function response parts is equal to the number of
+//! function call parts of the function call turn.").
+//!
+//! [`RecordedRequest::tools`], `tool_config`, `thinking_config`, `function_responses` and
+//! `script_round` read a recorded request's tool fields.
+//!
 //! Prompt directives work without any control call: a `[[fake:NAME]]` in the text of the last
 //! user content picks the behaviour of that one request (queued faults win). Names: any
 //! HTTP status from 400 to 599 (`429` carries a `RetryInfo` of `45.837906927s`),
@@ -51,9 +79,11 @@ mod control;
 mod replay;
 mod routes;
 mod script;
+mod tools;
 mod wire;
 
 pub use replay::{REPLAY_DIR_ENV, ReplayCase, replay_cases_dir};
+pub use tools::{FunctionCall, Round, script_round};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -119,6 +149,10 @@ pub enum Reply {
     Fixed(String),
     /// `"You said: <text of the last user content>"`.
     Echo,
+    /// A tool turn: request N of a turn (see [`script_round`]) gets round N. Requests past
+    /// the end get the text `fake-gemini: the script has no round N`, so a client stuck in
+    /// a loop ends its turn visibly instead of spinning.
+    Rounds(Vec<Round>),
 }
 
 /// A scripted failure for one generate request. See the module docs for the JSON form.
@@ -237,6 +271,42 @@ impl RecordedRequest {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// `tools` of the request body (empty if absent).
+    pub fn tools(&self) -> &[serde_json::Value] {
+        tools::tools(&self.body)
+    }
+
+    /// `toolConfig` (or `tool_config`).
+    pub fn tool_config(&self) -> Option<&serde_json::Value> {
+        tools::tool_config(&self.body)
+    }
+
+    /// `generationConfig.thinkingConfig` (either spelling).
+    pub fn thinking_config(&self) -> Option<&serde_json::Value> {
+        tools::thinking_config(&self.body)
+    }
+
+    /// Names of every function declaration across `tools`, in order.
+    pub fn function_declaration_names(&self) -> Vec<String> {
+        tools::function_declaration_names(&self.body)
+    }
+
+    /// Whether a tool is `google_search` / `googleSearch`.
+    pub fn enables_google_search(&self) -> bool {
+        tools::enables_google_search(&self.body)
+    }
+
+    /// The `functionResponse` objects of the current turn (after the newest plain user
+    /// message), in order.
+    pub fn function_responses(&self) -> Vec<&serde_json::Value> {
+        tools::current_function_responses(&self.body)
+    }
+
+    /// The script round this request asked for (see [`script_round`]).
+    pub fn script_round(&self) -> usize {
+        script_round(&self.body)
+    }
 }
 
 /// A running fake. Dropping it (or [`FakeGemini::shutdown`]) stops accepting connections and
@@ -317,6 +387,11 @@ impl FakeGemini {
     /// Queues a fault; each generate request pops at most one (model-specific ones first).
     pub fn push_fault(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
+    }
+
+    /// Answers the following requests with `rounds` (a [`Reply::Rounds`] script).
+    pub fn set_rounds(&self, rounds: Vec<Round>) {
+        self.shared.lock().config.reply = Reply::Rounds(rounds);
     }
 
     /// Loads recorded case `case` from the configured `replay_dir` and queues it as a
@@ -448,6 +523,8 @@ struct State {
     faults: VecDeque<Fault>,
     model_faults: HashMap<String, VecDeque<Fault>>,
     requests: Vec<RecordedRequest>,
+    /// Every function call sent so far, for the thought-signature checks on later requests.
+    issued_calls: Vec<tools::IssuedCall>,
     /// Issued token -> when it stops being accepted.
     tokens: HashMap<String, Instant>,
     token_requests: usize,
@@ -467,6 +544,7 @@ impl Shared {
                 faults: VecDeque::new(),
                 model_faults: HashMap::new(),
                 requests: Vec::new(),
+                issued_calls: Vec::new(),
                 tokens: HashMap::new(),
                 token_requests: 0,
             }),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use super::routes::error_response;
-use super::{FakeGeminiConfig, Fault, ReplayCase, Reply, Shared, wire};
+use super::{FakeGeminiConfig, Fault, ReplayCase, Reply, Round, Shared, wire};
 
 fn bad_request(message: impl Into<String>) -> Response {
     error_response(&wire::simple_error(400, message), None)
@@ -74,6 +74,7 @@ pub(super) async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCod
 struct ConfigView {
     reply: Option<String>,
     echo: bool,
+    rounds: Option<Vec<Round>>,
     ttft_ms: u64,
     chunk_delay_ms: u64,
     chunks: usize,
@@ -90,9 +91,13 @@ impl From<&FakeGeminiConfig> for ConfigView {
         Self {
             reply: match &config.reply {
                 Reply::Fixed(text) => Some(text.clone()),
-                Reply::Echo => None,
+                Reply::Echo | Reply::Rounds(_) => None,
             },
             echo: config.reply == Reply::Echo,
+            rounds: match &config.reply {
+                Reply::Rounds(rounds) => Some(rounds.clone()),
+                Reply::Fixed(_) | Reply::Echo => None,
+            },
             ttft_ms: millis(config.ttft),
             chunk_delay_ms: millis(config.chunk_delay),
             chunks: config.chunks,
@@ -111,6 +116,8 @@ impl From<&FakeGeminiConfig> for ConfigView {
 struct ConfigPatch {
     reply: Option<String>,
     echo: Option<bool>,
+    /// A tool-turn script ([`Reply::Rounds`]); replaces the reply.
+    rounds: Option<Vec<Round>>,
     ttft_ms: Option<u64>,
     chunk_delay_ms: Option<u64>,
     chunks: Option<usize>,
@@ -134,6 +141,9 @@ impl ConfigPatch {
     fn apply(self, config: &mut FakeGeminiConfig) {
         if let Some(reply) = self.reply {
             config.reply = Reply::Fixed(reply);
+        }
+        if let Some(rounds) = self.rounds {
+            config.reply = Reply::Rounds(rounds);
         }
         match self.echo {
             Some(true) => config.reply = Reply::Echo,
@@ -179,8 +189,13 @@ pub(super) async fn patch_config(State(shared): State<Arc<Shared>>, body: Bytes)
         Ok(patch) => patch,
         Err(e) => return bad_request(format!("not a config patch: {e}")),
     };
-    if patch.reply.is_some() && patch.echo == Some(true) {
-        return bad_request("give either reply or echo: true, not both");
+    let replies = [
+        patch.reply.is_some(),
+        patch.echo == Some(true),
+        patch.rounds.is_some(),
+    ];
+    if replies.into_iter().filter(|given| *given).count() > 1 {
+        return bad_request("give one of reply, echo: true or rounds, not several");
     }
     let mut state = shared.lock();
     patch.apply(&mut state.config);

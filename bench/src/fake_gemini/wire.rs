@@ -47,9 +47,37 @@ pub(super) struct Content {
     pub role: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One part of a candidate's content. Google writes a part's keys in alphabetical order
+/// (`functionCall`, `text`, `thought`, `thoughtSignature`, `toolCall`: see the recorded cases
+/// `sse-3-pro-function-call` and `sse-3-flash-server-tools`), so the fields are declared in
+/// that order.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Part {
-    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCallPart>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
+}
+
+impl Part {
+    pub fn text(text: impl Into<String>) -> Part {
+        Part {
+            text: Some(text.into()),
+            ..Part::default()
+        }
+    }
+}
+
+/// `{"name", "args"[, "id"]}` in the recorded order (`id` last, as with `executableCode`).
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct FunctionCallPart {
+    pub name: String,
+    pub args: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,13 +167,27 @@ impl ResponseCtx {
         finish_reason: Option<&str>,
         usage: UsageMetadata,
     ) -> GenerateContentResponse {
+        self.parts_response(
+            text.map(|text| vec![Part::text(text)]),
+            finish_reason,
+            usage,
+        )
+    }
+
+    /// A response whose candidate carries `parts` (no `content` at all for `None`).
+    pub fn parts_response(
+        &self,
+        parts: Option<Vec<Part>>,
+        finish_reason: Option<&str>,
+        usage: UsageMetadata,
+    ) -> GenerateContentResponse {
         let safety_ratings = match finish_reason {
             Some("SAFETY") => Some(safety_ratings(true)),
             _ => None,
         };
         let candidate = Candidate {
-            content: text.map(|text| Content {
-                parts: Some(vec![Part { text }]),
+            content: parts.map(|parts| Content {
+                parts: Some(parts),
                 role: "model",
             }),
             finish_reason: finish_reason.map(str::to_owned),
