@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `POST /__fake/faults[?model=ID]` | queue one [`Fault`] or a JSON array of them (for `ID` only, if given) |
 //! | `DELETE /__fake/faults` | drop every queued fault |
-//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: one of `{"reply": "…"}`, `{"echo": true}` or `{"rounds": […]}` (a tool-turn script, see below), `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in`, `replay_dir` |
+//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: one of `{"reply": "…"}`, `{"echo": true}` or `{"rounds": […]}` (a tool-turn script, see below), `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in`, `replay_dir`, `grounding` (object or `null`, see below) |
 //! | `GET /__fake/requests`, `DELETE /__fake/requests` | the recorded generate requests ([`RecordedRequest`] as JSON) |
 //! | `GET /__fake/stats` | `{"requests","token_requests","completed_streams","dropped_streams","queued_faults"}` |
 //!
@@ -65,8 +65,14 @@
 //! ("Please ensure that the number of function response parts is equal to the number of
 //! function call parts of the function call turn.").
 //!
-//! [`RecordedRequest::tools`], `tool_config`, `thinking_config`, `function_responses` and
-//! `script_round` read a recorded request's tool fields.
+//! **Grounding.** `grounding` ([`GroundedReply`]: `{"text", "queries", "sources": [{"title",
+//! "uri"?}]}`) answers requests whose `tools` include `google_search` (or `googleSearch`):
+//! the text in chunks, then a chunk without content carrying `STOP` and `groundingMetadata`
+//! (`searchEntryPoint.renderedContent`, `groundingChunks`, `groundingSupports`,
+//! `webSearchQueries`). A request combining Google Search with `functionDeclarations` gets a
+//! 400 unless `toolConfig.includeServerSideToolInvocations` is true (Gemini 3 only; 1.x and
+//! 2.x models always refuse). [`RecordedRequest::tools`], `tool_config`, `thinking_config`,
+//! `function_responses` and `script_round` read a recorded request's tool fields.
 //!
 //! Prompt directives work without any control call: a `[[fake:NAME]]` in the text of the last
 //! user content picks the behaviour of that one request (queued faults win). Names: any
@@ -83,7 +89,7 @@ mod tools;
 mod wire;
 
 pub use replay::{REPLAY_DIR_ENV, ReplayCase, replay_cases_dir};
-pub use tools::{FunctionCall, Round, script_round};
+pub use tools::{FunctionCall, GroundedReply, GroundingSource, Round, script_round};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -126,6 +132,8 @@ pub struct FakeGeminiConfig {
     /// Where [`Fault::Replay`] and `[[fake:replay=NAME]]` find case `NAME`; defaults to
     /// [`replay_cases_dir`].
     pub replay_dir: PathBuf,
+    /// The answer to requests that enable Google Search; `None`: they get the normal reply.
+    pub grounding: Option<GroundedReply>,
 }
 
 impl Default for FakeGeminiConfig {
@@ -140,6 +148,7 @@ impl Default for FakeGeminiConfig {
             stamp_chunks: false,
             token_expires_in: 3599,
             replay_dir: replay_cases_dir(),
+            grounding: None,
         }
     }
 }
@@ -392,6 +401,11 @@ impl FakeGemini {
     /// Answers the following requests with `rounds` (a [`Reply::Rounds`] script).
     pub fn set_rounds(&self, rounds: Vec<Round>) {
         self.shared.lock().config.reply = Reply::Rounds(rounds);
+    }
+
+    /// Answers requests that enable Google Search with `grounding` (`None`: normal replies).
+    pub fn set_grounding(&self, grounding: Option<GroundedReply>) {
+        self.shared.lock().config.grounding = grounding;
     }
 
     /// Loads recorded case `case` from the configured `replay_dir` and queues it as a

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use ballsy_bench::fake_gemini::{
-    Backend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, FunctionCall, ReplayCase, Reply,
-    Round, replay_cases_dir,
+    Backend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, FunctionCall, GroundedReply,
+    GroundingSource, ReplayCase, Reply, Round, replay_cases_dir,
 };
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
@@ -2035,7 +2035,7 @@ async fn unary_function_calls_come_in_one_content() {
 }
 
 #[tokio::test]
-async fn rounds_are_configurable_over_http() {
+async fn rounds_and_grounding_are_configurable_over_http() {
     let fake = start(FakeGeminiConfig::default()).await;
     let base = fake.base_url();
     let c = client();
@@ -2085,17 +2085,26 @@ async fn rounds_are_configurable_over_http() {
         .unwrap();
     assert_eq!(both.status(), 400);
 
+    let grounding =
+        json!({"text": "Sunny.", "queries": ["weather"], "sources": [{"title": "weather.gov"}]});
     let config: Value = c
         .post(format!("{base}/__fake/config"))
-        .json(&json!({"reply": "plain"}))
+        .json(&json!({"reply": "plain", "grounding": grounding}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    assert_eq!(config["grounding"], grounding);
     assert_eq!(config["rounds"], Value::Null);
     assert_eq!(fake.config().reply, Reply::Fixed("plain".into()));
+    c.post(format!("{base}/__fake/config"))
+        .json(&json!({"grounding": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fake.config().grounding, None);
 }
 
 #[tokio::test]
@@ -2140,4 +2149,243 @@ async fn recorded_requests_expose_tools_tool_config_and_thinking_config() {
         r.tool_config().unwrap()["include_server_side_tool_invocations"],
         true
     );
+}
+
+// --- Google Search grounding ---
+
+fn weather_grounding() -> GroundedReply {
+    GroundedReply {
+        text: "Paris is sunny today at 21°C. Rain is expected tomorrow.".into(),
+        queries: vec!["weather in Paris today".into()],
+        sources: vec![
+            GroundingSource::new("weather.gov"),
+            GroundingSource::new("meteo.fr"),
+        ],
+    }
+}
+
+fn search_request(tool: &str) -> Value {
+    json!({"contents": [question("Weather in Paris?")], "tools": [{ tool: {} }]})
+}
+
+#[tokio::test]
+async fn grounded_replies_end_with_metadata_on_a_contentless_chunk() {
+    let fake = start(FakeGeminiConfig {
+        chunks: 3,
+        grounding: Some(weather_grounding()),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    let url = stream_url(&fake, FC_MODEL);
+    let events = sse_events(post(&url, &search_request("google_search")).await).await;
+    assert_eq!(
+        events.len(),
+        4,
+        "three text chunks, then the metadata chunk"
+    );
+    let text = weather_grounding().text;
+    assert_eq!(texts(&events), text);
+    assert!(events[..3].iter().all(
+        |e| finish_reason(e).is_none() && e["candidates"][0].get("groundingMetadata").is_none()
+    ));
+    let last = &events[3]["candidates"][0];
+    assert!(last.get("content").is_none());
+    assert_eq!(last["finishReason"], "STOP");
+    let metadata = &last["groundingMetadata"];
+
+    // The same fields, in the same order, as the recorded grounded stream.
+    let case = recorded("sse-2.5-pro-grounding");
+    let payloads = case.event_payloads();
+    let real = &payloads.last().unwrap().as_ref().unwrap()["candidates"][0]["groundingMetadata"];
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let raw = post(&url, &search_request("google_search"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let last_raw = *raw_events(&raw).last().unwrap();
+    let order = [
+        "\"searchEntryPoint\"",
+        "\"groundingChunks\"",
+        "\"groundingSupports\"",
+        "\"webSearchQueries\"",
+    ];
+    let positions: Vec<usize> = order.iter().map(|k| last_raw.find(k).unwrap()).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "key order {positions:?}"
+    );
+    let mut real_keys = keys(real);
+    real_keys.sort();
+    let mut our_keys = keys(metadata);
+    our_keys.sort();
+    assert_eq!(our_keys, real_keys);
+    assert_eq!(
+        keys(&real["groundingChunks"][0]["web"]).len(),
+        keys(&metadata["groundingChunks"][0]["web"]).len()
+    );
+
+    assert_eq!(
+        metadata["webSearchQueries"],
+        json!(["weather in Paris today"])
+    );
+    let html = metadata["searchEntryPoint"]["renderedContent"]
+        .as_str()
+        .unwrap();
+    assert!(
+        html.starts_with("<style>") && html.contains("class=\"chip\""),
+        "{html}"
+    );
+    assert!(
+        html.contains(">weather in Paris today</a>") && html.contains("q=weather+in+Paris+today")
+    );
+    let chunks = metadata["groundingChunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[1]["web"]["title"], "meteo.fr");
+    assert!(chunks.iter().all(|c| {
+        c["web"]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://vertexaisearch.cloud.google.com/grounding-api-redirect/")
+    }));
+    let supports = metadata["groundingSupports"].as_array().unwrap();
+    assert_eq!(supports.len(), 2);
+    for (i, support) in supports.iter().enumerate() {
+        let segment = &support["segment"];
+        let start = segment["startIndex"].as_u64().unwrap_or(0) as usize;
+        let end = segment["endIndex"].as_u64().unwrap() as usize;
+        assert_eq!(segment["text"], &text[start..end], "byte offsets");
+        assert_eq!(support["groundingChunkIndices"], json!([i]));
+    }
+    assert!(
+        supports[0]["segment"].get("startIndex").is_none(),
+        "zero is omitted"
+    );
+
+    // camelCase googleSearch counts too; without the tool the normal reply answers.
+    let events = sse_events(post(&url, &search_request("googleSearch")).await).await;
+    assert!(
+        events.last().unwrap()["candidates"][0]
+            .get("groundingMetadata")
+            .is_some()
+    );
+    let events = sse_events(post(&url, &user("Weather in Paris?")).await).await;
+    assert_eq!(texts(&events), DEFAULT_REPLY);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["candidates"][0].get("groundingMetadata").is_none())
+    );
+
+    // Unary: text and metadata in one candidate.
+    let body: Value = post(
+        &unary_url(&fake, FC_MODEL),
+        &search_request("google_search"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        body["candidates"][0]["content"]["parts"],
+        json!([{"text": text}])
+    );
+    assert_eq!(
+        body["candidates"][0]["groundingMetadata"]["webSearchQueries"][0],
+        "weather in Paris today"
+    );
+}
+
+#[tokio::test]
+async fn search_with_function_declarations_needs_the_server_side_opt_in() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    let mixed = |tool_config: Value| {
+        json!({
+            "contents": [question("Weather, then set a timer")],
+            "tools": [{"google_search": {}}, {"functionDeclarations": [{"name": "set_timer"}]}],
+            "toolConfig": tool_config,
+        })
+    };
+    let body = error_body(
+        post(
+            &stream_url(&fake, "gemini-3.5-flash-lite"),
+            &mixed(json!({})),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(
+        body["error"]["message"],
+        "Please enable tool_config.include_server_side_tool_invocations to use Built-in tools \
+         with Function calling."
+    );
+    let opted_in = mixed(json!({"includeServerSideToolInvocations": true}));
+    assert_eq!(
+        post(&stream_url(&fake, "gemini-3.5-flash-lite"), &opted_in)
+            .await
+            .status(),
+        200
+    );
+    // Gemini 2.x cannot combine them at all.
+    let body = error_body(
+        post(&stream_url(&fake, "gemini-2.5-flash"), &opted_in).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(
+        body["error"]["message"],
+        "Tool use with function calling is unsupported by the model."
+    );
+    // Either alone is fine.
+    assert_eq!(
+        post(
+            &stream_url(&fake, "gemini-2.5-flash"),
+            &search_request("google_search")
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        post(
+            &stream_url(&fake, "gemini-2.5-flash"),
+            &tools_body(vec![question("x")])
+        )
+        .await
+        .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn every_recorded_real_request_is_accepted() {
+    let dir = replay_cases_dir().join("../requests");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    let fake = start(FakeGeminiConfig::default()).await;
+    for file in files {
+        let recorded: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let model = recorded["uri"]
+            .as_str()
+            .and_then(|u| u.split("/models/").nth(1))
+            .and_then(|m| m.split(':').next())
+            .unwrap()
+            .to_owned();
+        let response = post(&stream_url(&fake, &model), &recorded["body"]).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{}: {}",
+            file.display(),
+            response.text().await.unwrap()
+        );
+    }
 }

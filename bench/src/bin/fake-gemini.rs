@@ -70,6 +70,7 @@ impl Args {
             stamp_chunks: self.stamp_chunks,
             token_expires_in: self.token_expires_in,
             replay_dir: self.replay_dir.unwrap_or(defaults.replay_dir),
+            grounding: defaults.grounding,
         }
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use super::routes::error_response;
-use super::{FakeGeminiConfig, Fault, ReplayCase, Reply, Round, Shared, wire};
+use super::{FakeGeminiConfig, Fault, GroundedReply, ReplayCase, Reply, Round, Shared, wire};
 
 fn bad_request(message: impl Into<String>) -> Response {
     error_response(&wire::simple_error(400, message), None)
@@ -83,6 +83,7 @@ struct ConfigView {
     stamp_chunks: bool,
     token_expires_in: u64,
     replay_dir: String,
+    grounding: Option<GroundedReply>,
 }
 
 impl From<&FakeGeminiConfig> for ConfigView {
@@ -106,6 +107,7 @@ impl From<&FakeGeminiConfig> for ConfigView {
             stamp_chunks: config.stamp_chunks,
             token_expires_in: config.token_expires_in,
             replay_dir: config.replay_dir.display().to_string(),
+            grounding: config.grounding.clone(),
         }
     }
 }
@@ -128,6 +130,9 @@ struct ConfigPatch {
     stamp_chunks: Option<bool>,
     token_expires_in: Option<u64>,
     replay_dir: Option<std::path::PathBuf>,
+    /// Absent: unchanged; `null`: no grounded reply; an object: the grounded reply.
+    #[serde(default, deserialize_with = "present")]
+    grounding: Option<Option<GroundedReply>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`, via `default`).
@@ -175,6 +180,9 @@ impl ConfigPatch {
         }
         if let Some(dir) = self.replay_dir {
             config.replay_dir = dir;
+        }
+        if let Some(grounding) = self.grounding {
+            config.grounding = grounding;
         }
     }
 }

@@ -13,7 +13,7 @@ use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
 use super::script::{self, Step};
-use super::tools::{self, Round};
+use super::tools::{self, GroundedReply, Round};
 use super::wire::{self, ErrorBody, GenerateContentResponse, Part, ResponseCtx};
 use super::{
     Backend, DEFAULT_REPLY, FakeGeminiConfig, Fault, RecordedRequest, ReplayCase, Reply, Shared,
@@ -234,6 +234,9 @@ async fn models_route(
         Ok(summary) => summary,
         Err(message) => return invalid_argument(message),
     };
+    if let Err(message) = tools::check_tool_combination(&body, &model) {
+        return invalid_argument(message);
+    }
     let history = tools::check_history(&body, &shared.lock().issued_calls);
     if let Err(message) = history {
         return invalid_argument(message);
@@ -354,8 +357,14 @@ fn reply_text(config: &FakeGeminiConfig, summary: &wire::RequestSummary) -> Stri
     }
 }
 
-/// The script round this request asks for, if the reply is a script.
+/// The answer a tool-aware config gives this request, if any: the grounded reply for a
+/// request that enables Google Search, else the script round the request asks for.
 fn scripted_answer(config: &FakeGeminiConfig, body: &Value) -> Option<Scripted> {
+    if tools::enables_google_search(body)
+        && let Some(grounded) = &config.grounding
+    {
+        return Some(Scripted::Grounded(grounded.clone()));
+    }
     let Reply::Rounds(rounds) = &config.reply else {
         return None;
     };
@@ -367,6 +376,7 @@ fn scripted_answer(config: &FakeGeminiConfig, body: &Value) -> Option<Scripted> 
 
 enum Scripted {
     Round(Round),
+    Grounded(GroundedReply),
 }
 
 /// The 403/401 for a request without acceptable credentials; `None` lets it through.
@@ -670,6 +680,19 @@ impl Plan {
             Scripted::Round(Round::MalformedFunctionCall) => {
                 vec![ctx.parts_response(None, Some("MALFORMED_FUNCTION_CALL"), ctx.partial_usage())]
             }
+            Scripted::Grounded(grounded) => {
+                let tokens = wire::tokens_for_chars(grounded.text.chars().count());
+                let mut events: Vec<_> = wire::split_words(&grounded.text, self.chunks)
+                    .into_iter()
+                    .map(|piece| ctx.text_response(Some(piece), None, ctx.partial_usage()))
+                    .collect();
+                let mut last = ctx.parts_response(None, Some("STOP"), ctx.final_usage(tokens));
+                if let Some(candidate) = last.candidates.as_mut().and_then(|c| c.first_mut()) {
+                    candidate.grounding_metadata = Some(grounded.metadata());
+                }
+                events.push(last);
+                events
+            }
         };
         Some(events)
     }
@@ -760,8 +783,8 @@ fn closing_empty_text(
 
 /// A stream's events as the single `generateContent` answer: parts in order, with text that
 /// the stream split across chunks joined back into one part (its signature, if any, moving
-/// along onto the joined part) and unsigned empty text dropped; the last finish reason and
-/// usage win.
+/// along onto the joined part) and unsigned empty text dropped; the last finish reason,
+/// usage and grounding win.
 fn merge_events(events: Vec<GenerateContentResponse>) -> GenerateContentResponse {
     let mut events = events.into_iter();
     let Some(mut merged) = events.next() else {
@@ -776,6 +799,7 @@ fn merge_events(events: Vec<GenerateContentResponse>) -> GenerateContentResponse
             continue;
         };
         into.finish_reason = from.finish_reason.or(into.finish_reason.take());
+        into.grounding_metadata = from.grounding_metadata.or(into.grounding_metadata.take());
         let new_parts = from.content.and_then(|c| c.parts).unwrap_or_default();
         if new_parts.is_empty() {
             continue;

@@ -1,13 +1,17 @@
-//! Function calling: scripted rounds of a tool turn and the request checks the real API
-//! makes on tool history.
+//! Function calling and Google Search grounding: scripted rounds of a tool turn, the
+//! request checks the real API makes on tool history, and grounded answers.
 //!
-//! The wire behaviour follows research/gemini-next.md §1 and the recorded cases
-//! `sse-3-pro-function-call`, `sse-3-pro-empty-text-tail` and `sse-3-flash-server-tools`.
+//! The wire behaviour follows research/gemini-next.md §1 and §2 and the recorded cases
+//! `sse-3-pro-function-call`, `sse-3-pro-empty-text-tail`, `sse-3-flash-server-tools` and
+//! `sse-2.5-pro-grounding`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::FunctionCallPart;
+use super::wire::{
+    FunctionCallPart, GroundingChunk, GroundingMetadata, GroundingSupport, SearchEntryPoint,
+    Segment, WebSource,
+};
 
 /// What the fake answers to one request of a tool turn. A turn's first request (after a
 /// plain user message) gets round 0, the request carrying the answers to round 0's calls
@@ -152,6 +156,162 @@ impl FunctionCall {
     }
 }
 
+/// The answer to a request that enables Google Search (`tools: [{"google_search": {}}]` or
+/// `googleSearch`): `text` streamed in chunks, then a content-less final chunk with `STOP`
+/// and `groundingMetadata` (research §2.2: metadata usually arrives last, often without
+/// content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroundedReply {
+    pub text: String,
+    /// `webSearchQueries`, and the chips of `searchEntryPoint.renderedContent`.
+    pub queries: Vec<String>,
+    /// `groundingChunks`, in order; every sentence of `text` is supported by one of them in
+    /// turn (`groundingSupports`).
+    pub sources: Vec<GroundingSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroundingSource {
+    /// Google titles web chunks with the site's domain, e.g. `weather.gov`.
+    pub title: String,
+    /// Default: a `vertexaisearch.cloud.google.com/grounding-api-redirect/…` URL, the form
+    /// Google sends instead of the source URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+impl GroundingSource {
+    pub fn new(title: impl Into<String>) -> GroundingSource {
+        GroundingSource {
+            title: title.into(),
+            uri: None,
+        }
+    }
+}
+
+const REDIRECT_BASE: &str = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/";
+
+impl GroundedReply {
+    pub(super) fn metadata(&self) -> GroundingMetadata {
+        let grounding_chunks: Vec<GroundingChunk> = self
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, source)| GroundingChunk {
+                web: WebSource {
+                    uri: source.uri.clone().unwrap_or_else(|| {
+                        format!("{REDIRECT_BASE}FAKE{i}-{}", url_encode(&source.title))
+                    }),
+                    title: source.title.clone(),
+                },
+            })
+            .collect();
+        let grounding_supports = if grounding_chunks.is_empty() {
+            // Gemini 3 sometimes sends no chunks although searches ran (research §2.2);
+            // without chunks there is nothing for a support to point at.
+            Vec::new()
+        } else {
+            sentences(&self.text)
+                .into_iter()
+                .enumerate()
+                .map(|(i, (start, end))| GroundingSupport {
+                    segment: Segment {
+                        start_index: (start > 0).then_some(start),
+                        end_index: end,
+                        text: self.text[start..end].to_owned(),
+                    },
+                    grounding_chunk_indices: vec![i % grounding_chunks.len()],
+                })
+                .collect()
+        };
+        GroundingMetadata {
+            search_entry_point: SearchEntryPoint {
+                rendered_content: search_chip_html(&self.queries),
+            },
+            grounding_chunks,
+            grounding_supports,
+            web_search_queries: self.queries.clone(),
+        }
+    }
+}
+
+/// Byte ranges of the sentences of `text` (ending at `.`, `!` or `?` followed by
+/// whitespace or the end), without the whitespace between them. Google's segment indices
+/// are byte offsets into the UTF-8 answer.
+fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut start = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if start.is_none() && !c.is_whitespace() {
+            start = Some(i);
+        }
+        let at_end = chars.peek().is_none_or(|(_, next)| next.is_whitespace());
+        if let Some(s) = start
+            && ((matches!(c, '.' | '!' | '?') && at_end) || chars.peek().is_none())
+        {
+            ranges.push((s, i + c.len_utf8()));
+            start = None;
+        }
+    }
+    ranges
+}
+
+/// A small stand-in for Google's Search Suggestions chip: a styled container with one
+/// link per query. Its class names follow Google's (`container`, `chip`, `carousel`) so a
+/// page that sandboxes the real HTML renders this the same way.
+fn search_chip_html(queries: &[String]) -> String {
+    let chips: String = queries
+        .iter()
+        .map(|q| {
+            format!(
+                "    <a class=\"chip\" href=\"https://www.google.com/search?q={}&amp;client=fake-gemini\">{}</a>\n",
+                url_encode(q),
+                html_escape(q)
+            )
+        })
+        .collect();
+    format!(
+        "<style>\n.container {{ align-items: center; border-radius: 8px; display: flex; \
+         font-family: Google Sans, Roboto, sans-serif; font-size: 14px; padding: 8px 12px; }}\n\
+         .chip {{ display: inline-block; border: solid 1px; border-radius: 16px; \
+         padding: 5px 16px; margin: 0 8px; text-decoration: none; }}\n</style>\n\
+         <div class=\"container\">\n  <div class=\"headline\">Google Search</div>\n  \
+         <div class=\"carousel\">\n{chips}  </div>\n</div>\n"
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `application/x-www-form-urlencoded` style: unreserved bytes as is, space as `+`, the
+/// rest percent-encoded.
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char);
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
 /// A call the fake has sent, kept so a later request replaying it can be checked the way
 /// the real API checks thought signatures.
 #[derive(Debug, Clone)]
@@ -288,6 +448,38 @@ pub(super) fn function_declaration_names(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The 400 for a request that mixes Google Search with function declarations without
+/// opting in to server-side tool invocations (research §2.5). Gemini 2.x cannot combine
+/// them at all; Gemini 3 can with `toolConfig.includeServerSideToolInvocations: true`.
+/// Both messages are the real ones (go-genai #323 / celeste-python #197; eino-ext #761).
+pub(super) fn check_tool_combination(body: &Value, model: &str) -> Result<(), String> {
+    if !enables_google_search(body) || function_declaration_names(body).is_empty() {
+        return Ok(());
+    }
+    if model.starts_with("gemini-2") || model.starts_with("gemini-1") {
+        return Err("Tool use with function calling is unsupported by the model.".to_owned());
+    }
+    let opted_in = tool_config(body)
+        .and_then(|c| {
+            field(
+                c,
+                "includeServerSideToolInvocations",
+                "include_server_side_tool_invocations",
+            )
+        })
+        .and_then(Value::as_bool)
+        == Some(true);
+    if opted_in {
+        Ok(())
+    } else {
+        Err(
+            "Please enable tool_config.include_server_side_tool_invocations to use Built-in \
+             tools with Function calling."
+                .to_owned(),
+        )
+    }
+}
+
 /// The real message (lbjlaq/Antigravity-Manager #2157, csells/dartantic #86, quoted in
 /// research §1.4), including Google's space before the comma. "position" is the 1-based
 /// index of the offending model content in `contents`: the simplest failing request
@@ -377,6 +569,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sentences_cover_the_text_in_byte_offsets() {
+        let text = "Hot today. Rain at 5°C? Maybe";
+        let ranges = sentences(text);
+        let pieces: Vec<&str> = ranges.iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(pieces, ["Hot today.", "Rain at 5°C?", "Maybe"]);
+        assert_eq!(ranges[1], (11, 24), "° is two bytes");
+        assert!(sentences("   ").is_empty());
+        assert_eq!(sentences("v1.2 is out."), [(0, 12)]);
+    }
+
+    #[test]
     fn rounds_count_function_responses_after_the_newest_question() {
         let response =
             json!({"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {}}}]});
@@ -393,6 +596,15 @@ mod tests {
             script_round(&body(vec![&question, &call, &response, &question])),
             0,
             "a new question restarts the script"
+        );
+    }
+
+    #[test]
+    fn html_and_urls_are_escaped() {
+        assert_eq!(html_escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+        assert_eq!(
+            url_encode("weather in Zürich?"),
+            "weather+in+Z%C3%BCrich%3F"
         );
     }
 }
