@@ -2389,3 +2389,21 @@ async fn every_recorded_real_request_is_accepted() {
         );
     }
 }
+
+#[tokio::test]
+async fn synthetic_404_is_worded_like_the_recorded_one() {
+    let fake = start(FakeGeminiConfig {
+        known_models: Some(vec!["other".into()]),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    let ours = post(&unary_url(&fake, "gemini-3.6-flahs"), &user("x"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        ours.as_ref(),
+        recorded("http404-model-not-found").body.as_slice()
+    );
+}

@@ -357,10 +357,11 @@ pub(super) const NO_API_KEY: &str = "Method doesn't allow unregistered callers (
 
 pub(super) fn model_not_found_message(backend: Backend, model: &str, path: &str) -> String {
     match backend {
+        // Worded as in the recorded case http404-model-not-found.
         Backend::Developer => format!(
             "models/{model} is not found for API version v1beta, or is not supported for \
-             generateContent. Call ListModels to see the list of available models and their \
-             supported methods."
+             generateContent. Call ModelService.ListModels to see the list of available models \
+             and their supported methods."
         ),
         Backend::Vertex => {
             let resource = path
