@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `POST /__fake/faults[?model=ID]` | queue one [`Fault`] or a JSON array of them (for `ID` only, if given) |
 //! | `DELETE /__fake/faults` | drop every queued fault |
-//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: `{"reply": "…"}` or `{"echo": true}`, `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in` |
+//! | `GET /__fake/config`, `POST /__fake/config` | read or patch the config: one of `{"reply": "…"}`, `{"echo": true}` or `{"rounds": […]}` (a tool-turn script, see below), `ttft_ms`, `chunk_delay_ms`, `chunks`, `transcript`, `stamp_chunks`, `known_models` (array or `null` = all), `token_expires_in`, `replay_dir`, `grounding` (object or `null`, see below) |
 //! | `GET /__fake/requests`, `DELETE /__fake/requests` | the recorded generate requests ([`RecordedRequest`] as JSON) |
 //! | `GET /__fake/stats` | `{"requests","token_requests","completed_streams","dropped_streams","queued_faults"}` |
 //!
@@ -30,22 +30,70 @@
 //! {"kind": "empty_stop"}
 //! {"kind": "finish", "reason": "MAX_TOKENS", "text": "partial answer"}
 //! {"kind": "prompt_blocked"}
+//! {"kind": "replay", "case": "sse-3-pro-function-call"}
 //! ```
+//!
+//! **Replay.** `replay` serves a real recorded response ([`ReplayCase`], a directory of
+//! `status`, `headers`, `body`) verbatim: SSE bodies event by event with the configured
+//! delays, JSON error bodies at once. Cases live in [`FakeGeminiConfig::replay_dir`]
+//! (default [`replay_cases_dir`]: `$BALLSY_REPLAY_DIR`, else `../shared/replay/cases` next to
+//! the workspace). Over HTTP a case that does not load is refused when queued (400); in Rust
+//! use [`FakeGemini::push_replay`] for the same early check.
+//!
+//! **Tool turns.** `rounds` ([`Reply::Rounds`], [`FakeGemini::set_rounds`]) scripts a
+//! function-calling turn: request N of a turn gets round N, N being the number of
+//! function-response contents after the newest plain user message ([`script_round`]), so a
+//! new question starts again at round 0. Requests past the end get a text saying so.
+//!
+//! ```json
+//! {"rounds": [
+//!   {"kind": "function_calls", "calls": [{"name": "get_weather", "args": {"city": "Paris"}, "id": "c1"}],
+//!    "thought_signature": "sig-1", "split_chunks": false, "late_signature": false},
+//!   {"kind": "text", "text": "It is 12 degrees in Paris.", "thought_signature": "sig-2"},
+//!   {"kind": "malformed_function_call"}
+//! ]}
+//! ```
+//!
+//! Every request's tool history is checked as the real API checks it, with its 400
+//! INVALID_ARGUMENT texts: in the current turn, a call the fake sent with a signature must
+//! come back with exactly that signature (missing: "Function call is missing a
+//! thought_signature in functionCall parts. … function call `default_api:NAME` , position
+//! N." with N the 1-based index of the model content; altered: "Corrupted thought
+//! signature."), and the first call of every model content must be signed if its round was,
+//! so parallel calls re-sent as separate contents fail; anywhere, a content of
+//! `functionResponse` parts must follow a model content with as many `functionCall` parts
+//! ("Please ensure that the number of function response parts is equal to the number of
+//! function call parts of the function call turn.").
+//!
+//! **Grounding.** `grounding` ([`GroundedReply`]: `{"text", "queries", "sources": [{"title",
+//! "uri"?}]}`) answers requests whose `tools` include `google_search` (or `googleSearch`):
+//! the text in chunks, then a chunk without content carrying `STOP` and `groundingMetadata`
+//! (`searchEntryPoint.renderedContent`, `groundingChunks`, `groundingSupports`,
+//! `webSearchQueries`). A request combining Google Search with `functionDeclarations` gets a
+//! 400 unless `toolConfig.includeServerSideToolInvocations` is true (Gemini 3 only; 1.x and
+//! 2.x models always refuse). [`RecordedRequest::tools`], `tool_config`, `thinking_config`,
+//! `function_responses` and `script_round` read a recorded request's tool fields.
 //!
 //! Prompt directives work without any control call: a `[[fake:NAME]]` in the text of the last
 //! user content picks the behaviour of that one request (queued faults win). Names: any
 //! HTTP status from 400 to 599 (`429` carries a `RetryInfo` of `45.837906927s`),
 //! `stream-error`, `stall` (30 s after one chunk), `malformed`, `reset`, `empty`, `safety`,
 //! `recitation`, `max-tokens`, `blocked` (prompt blocked), `slow` (1 s to the first token,
-//! 8 chunks 150 ms apart).
+//! 8 chunks 150 ms apart), `replay=CASE` (serve recorded case `CASE`).
 
 mod control;
+mod replay;
 mod routes;
 mod script;
+mod tools;
 mod wire;
+
+pub use replay::{REPLAY_DIR_ENV, ReplayCase, replay_cases_dir};
+pub use tools::{FunctionCall, GroundedReply, GroundingSource, Round, script_round};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -81,6 +129,11 @@ pub struct FakeGeminiConfig {
     /// `expires_in` of metadata tokens, in seconds. Vertex requests with a token older than
     /// this get 401, so a client's refresh logic can be tested with a short lifetime.
     pub token_expires_in: u64,
+    /// Where [`Fault::Replay`] and `[[fake:replay=NAME]]` find case `NAME`; defaults to
+    /// [`replay_cases_dir`].
+    pub replay_dir: PathBuf,
+    /// The answer to requests that enable Google Search; `None`: they get the normal reply.
+    pub grounding: Option<GroundedReply>,
 }
 
 impl Default for FakeGeminiConfig {
@@ -94,6 +147,8 @@ impl Default for FakeGeminiConfig {
             transcript: "open youtube".to_owned(),
             stamp_chunks: false,
             token_expires_in: 3599,
+            replay_dir: replay_cases_dir(),
+            grounding: None,
         }
     }
 }
@@ -103,6 +158,10 @@ pub enum Reply {
     Fixed(String),
     /// `"You said: <text of the last user content>"`.
     Echo,
+    /// A tool turn: request N of a turn (see [`script_round`]) gets round N. Requests past
+    /// the end get the text `fake-gemini: the script has no round N`, so a client stuck in
+    /// a loop ends its turn visibly instead of spinning.
+    Rounds(Vec<Round>),
 }
 
 /// A scripted failure for one generate request. See the module docs for the JSON form.
@@ -161,6 +220,14 @@ pub enum Fault {
     },
     /// 200 and one event with `promptFeedback.blockReason: SAFETY` and no candidates.
     PromptBlocked,
+    /// The recorded response `case` (a directory in [`FakeGeminiConfig::replay_dir`]),
+    /// verbatim: its status, its headers (less hop-by-hop and length headers) and its body
+    /// bytes. An SSE body goes out event by event with the configured `ttft` and
+    /// `chunk_delay`; any other body at once. Served as recorded whatever the RPC, so a
+    /// unary request gets SSE bytes if the case holds a stream. A case that cannot be loaded
+    /// is answered with a 400 `FAILED_PRECONDITION` that says why (never retried by a
+    /// client, so the mistake surfaces in the test).
+    Replay { case: String },
 }
 
 mod duration_ms {
@@ -212,6 +279,42 @@ impl RecordedRequest {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `tools` of the request body (empty if absent).
+    pub fn tools(&self) -> &[serde_json::Value] {
+        tools::tools(&self.body)
+    }
+
+    /// `toolConfig` (or `tool_config`).
+    pub fn tool_config(&self) -> Option<&serde_json::Value> {
+        tools::tool_config(&self.body)
+    }
+
+    /// `generationConfig.thinkingConfig` (either spelling).
+    pub fn thinking_config(&self) -> Option<&serde_json::Value> {
+        tools::thinking_config(&self.body)
+    }
+
+    /// Names of every function declaration across `tools`, in order.
+    pub fn function_declaration_names(&self) -> Vec<String> {
+        tools::function_declaration_names(&self.body)
+    }
+
+    /// Whether a tool is `google_search` / `googleSearch`.
+    pub fn enables_google_search(&self) -> bool {
+        tools::enables_google_search(&self.body)
+    }
+
+    /// The `functionResponse` objects of the current turn (after the newest plain user
+    /// message), in order.
+    pub fn function_responses(&self) -> Vec<&serde_json::Value> {
+        tools::current_function_responses(&self.body)
+    }
+
+    /// The script round this request asked for (see [`script_round`]).
+    pub fn script_round(&self) -> usize {
+        script_round(&self.body)
     }
 }
 
@@ -293,6 +396,28 @@ impl FakeGemini {
     /// Queues a fault; each generate request pops at most one (model-specific ones first).
     pub fn push_fault(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
+    }
+
+    /// Answers the following requests with `rounds` (a [`Reply::Rounds`] script).
+    pub fn set_rounds(&self, rounds: Vec<Round>) {
+        self.shared.lock().config.reply = Reply::Rounds(rounds);
+    }
+
+    /// Answers requests that enable Google Search with `grounding` (`None`: normal replies).
+    pub fn set_grounding(&self, grounding: Option<GroundedReply>) {
+        self.shared.lock().config.grounding = grounding;
+    }
+
+    /// Loads recorded case `case` from the configured `replay_dir` and queues it as a
+    /// [`Fault::Replay`]. Unlike pushing the fault directly, a case that does not exist or
+    /// does not load is reported here, at the call site.
+    pub fn push_replay(&self, case: &str) -> anyhow::Result<()> {
+        let dir = self.shared.lock().config.replay_dir.clone();
+        ReplayCase::load_named(&dir, case)?;
+        self.push_fault(Fault::Replay {
+            case: case.to_owned(),
+        });
+        Ok(())
     }
 
     /// Queues a fault that only a request for `model` pops.
@@ -412,6 +537,8 @@ struct State {
     faults: VecDeque<Fault>,
     model_faults: HashMap<String, VecDeque<Fault>>,
     requests: Vec<RecordedRequest>,
+    /// Every function call sent so far, for the thought-signature checks on later requests.
+    issued_calls: Vec<tools::IssuedCall>,
     /// Issued token -> when it stops being accepted.
     tokens: HashMap<String, Instant>,
     token_requests: usize,
@@ -431,6 +558,7 @@ impl Shared {
                 faults: VecDeque::new(),
                 model_faults: HashMap::new(),
                 requests: Vec::new(),
+                issued_calls: Vec::new(),
                 tokens: HashMap::new(),
                 token_requests: 0,
             }),

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use ballsy_bench::fake_gemini::{
-    Backend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, Reply,
+    Backend, DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, Fault, FunctionCall, GroundedReply,
+    GroundingSource, ReplayCase, Reply, Round, replay_cases_dir,
 };
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
@@ -1225,6 +1226,9 @@ fn faults_round_trip_through_json() {
             text: None,
         },
         Fault::PromptBlocked,
+        Fault::Replay {
+            case: "http503-overloaded".into(),
+        },
     ];
     for fault in faults {
         let json = serde_json::to_value(&fault).unwrap();
@@ -1239,6 +1243,13 @@ fn faults_round_trip_through_json() {
         .unwrap(),
         json!({"kind": "stall_after", "chunks": 1, "stall_ms": 30000})
     );
+    assert_eq!(
+        serde_json::to_value(Fault::Replay {
+            case: "sse-3-pro-function-call".into()
+        })
+        .unwrap(),
+        json!({"kind": "replay", "case": "sse-3-pro-function-call"})
+    );
     let minimal: Fault = serde_json::from_value(json!({"kind": "status", "code": 500})).unwrap();
     assert_eq!(
         minimal,
@@ -1248,5 +1259,1151 @@ fn faults_round_trip_through_json() {
             quota_id: None,
             retry_after_header: None
         }
+    );
+}
+
+// --- Replay of recorded responses ---
+
+/// The recorded cases; every one must load.
+fn recorded_cases() -> Vec<ReplayCase> {
+    let cases = ReplayCase::load_all(replay_cases_dir()).expect("recorded cases load");
+    assert!(
+        cases.len() >= 33,
+        "expected at least 33 recorded cases in {}, found {}",
+        replay_cases_dir().display(),
+        cases.len()
+    );
+    cases
+}
+
+fn recorded(name: &str) -> ReplayCase {
+    ReplayCase::named(name).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+#[tokio::test]
+async fn replay_serves_every_recorded_case_byte_for_byte() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    for case in recorded_cases() {
+        fake.push_replay(&case.name).unwrap();
+        let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+        assert_eq!(response.status().as_u16(), case.status, "{}", case.name);
+        // Framing headers describe the recorded connection, not this one; the fake drops them.
+        let framing = [
+            "content-length",
+            "transfer-encoding",
+            "content-encoding",
+            "connection",
+            "date",
+        ];
+        for (name, value) in case
+            .headers
+            .iter()
+            .filter(|(n, _)| !framing.contains(&n.as_str()))
+        {
+            assert_eq!(
+                response.headers().get(name).map(|v| v.to_str().unwrap()),
+                Some(value.as_str()),
+                "{}: recorded header {name}",
+                case.name
+            );
+        }
+        assert_eq!(
+            response.headers().contains_key("retry-after"),
+            case.header("retry-after").is_some(),
+            "{}",
+            case.name
+        );
+        let body = response.bytes().await.unwrap();
+        assert_eq!(body.as_ref(), case.body.as_slice(), "{}", case.name);
+    }
+    assert!(fake.requests().len() >= 33);
+}
+
+#[tokio::test]
+async fn replayed_streams_arrive_event_by_event_with_the_configured_delays() {
+    let fake = start(FakeGeminiConfig {
+        ttft: Duration::from_millis(150),
+        chunk_delay: Duration::from_millis(100),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    let case = recorded("sse-2.0-flash-paris");
+    fake.push_replay(&case.name).unwrap();
+    let start = Instant::now();
+    let (events, error) =
+        timed_events(post(&stream_url(&fake, MODEL), &user("x")).await, start).await;
+    assert!(error.is_none());
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        texts(&events.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()),
+        "The capital of France is Paris.\n"
+    );
+    assert!(
+        events[0].0 >= Duration::from_millis(140),
+        "ttft {:?}",
+        events[0].0
+    );
+    for pair in events.windows(2) {
+        assert!(
+            pair[1].0 - pair[0].0 >= Duration::from_millis(90),
+            "gap {events:?}"
+        );
+    }
+    assert_eq!(fake.wait_for_completed_streams(1, WAIT).await, 1);
+
+    // Bare-LF framing is replayed as recorded, one event at a time too.
+    let lf = recorded("sse-3.7-flash-lf-framing");
+    assert_eq!(lf.events().len(), 2);
+    fake.push_replay(&lf.name).unwrap();
+    let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+    let mut body = response.bytes_stream();
+    let mut pieces = Vec::new();
+    while let Some(piece) = body.next().await {
+        pieces.push(piece.unwrap());
+    }
+    assert_eq!(pieces.concat(), lf.body);
+    assert!(
+        pieces.len() >= 2,
+        "streamed, not buffered: {} pieces",
+        pieces.len()
+    );
+}
+
+#[tokio::test]
+async fn replay_over_http_by_directive_and_for_unary_requests() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    let base = fake.base_url();
+    let c = client();
+
+    let queued: Value = c
+        .post(format!("{base}/__fake/faults"))
+        .json(&json!({"kind": "replay", "case": "http429-per-minute-retry-1s"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queued["queued"], 1);
+    let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        recorded("http429-per-minute-retry-1s").body.as_slice()
+    );
+
+    // A prompt directive needs no control call; JSON bodies are replayed for unary too.
+    let blocked = recorded("http403-key-leaked");
+    let response = post(
+        &unary_url(&fake, MODEL),
+        &user("hi [[fake:replay=http403-key-leaked]]"),
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        blocked.body.as_slice()
+    );
+
+    // A case that does not exist is a clear error, never a panic: refused when queued over
+    // HTTP or from Rust, and answered with a 400 that says why when it comes any other way.
+    for case in ["no-such-case", "../replay", ""] {
+        let refused = c
+            .post(format!("{base}/__fake/faults"))
+            .json(&json!({"kind": "replay", "case": case}))
+            .send()
+            .await
+            .unwrap();
+        let body = error_body(refused, 400, "INVALID_ARGUMENT").await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot replay case"),
+            "{body}"
+        );
+    }
+    let error = fake.push_replay("no-such-case").unwrap_err();
+    assert!(format!("{error:#}").contains("does not exist"), "{error:#}");
+    let stats: Value = c
+        .get(format!("{base}/__fake/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["queued_faults"], 0,
+        "nothing was queued for the refused cases"
+    );
+
+    let body = error_body(
+        post(
+            &stream_url(&fake, MODEL),
+            &user("[[fake:replay=no-such-case]]"),
+        )
+        .await,
+        400,
+        "FAILED_PRECONDITION",
+    )
+    .await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("fake-gemini cannot replay case \"no-such-case\""),
+        "{message}"
+    );
+    assert!(message.contains("does not exist"), "{message}");
+    fake.push_fault(Fault::Replay {
+        case: "also-missing".into(),
+    });
+    error_body(
+        post(&stream_url(&fake, MODEL), &user("x")).await,
+        400,
+        "FAILED_PRECONDITION",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn replay_dir_is_configurable_and_broken_cases_report_the_file() {
+    let dir = std::env::temp_dir().join(format!("fake-gemini-replay-{}", std::process::id()));
+    let case_dir = dir.join("custom-case");
+    std::fs::create_dir_all(&case_dir).unwrap();
+    std::fs::write(case_dir.join("status"), "503\n").unwrap();
+    std::fs::write(
+        case_dir.join("headers"),
+        "content-type: application/json; charset=UTF-8\nretry-after: 3\ncontent-length: 999\ntransfer-encoding: chunked\n",
+    )
+    .unwrap();
+    std::fs::write(case_dir.join("body"), "{\"error\": {\"code\": 503}}\n").unwrap();
+    let broken = dir.join("broken-case");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("status"), "200").unwrap();
+    std::fs::write(broken.join("headers"), "").unwrap();
+
+    let case = ReplayCase::load(&case_dir).unwrap();
+    assert_eq!(case.name, "custom-case");
+    assert_eq!(case.status, 503);
+    assert_eq!(case.source, "", "source.txt is optional");
+    let error = ReplayCase::load(&broken).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("broken-case/body"),
+        "{error:#}"
+    );
+    assert!(
+        ReplayCase::load_all(&dir).is_err(),
+        "one broken case fails the listing"
+    );
+
+    let fake = start(FakeGeminiConfig {
+        replay_dir: dir.clone(),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    fake.push_replay("custom-case").unwrap();
+    let response = post(&stream_url(&fake, MODEL), &user("x")).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "3");
+    assert_ne!(
+        response
+            .headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap()),
+        Some("999"),
+        "length headers describe the recorded framing, not this response"
+    );
+    assert_eq!(
+        response.text().await.unwrap(),
+        "{\"error\": {\"code\": 503}}\n"
+    );
+
+    // Over HTTP too.
+    let config: Value = client()
+        .post(format!("{}/__fake/config", fake.base_url()))
+        .json(&json!({"replay_dir": replay_cases_dir()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        config["replay_dir"],
+        replay_cases_dir().display().to_string()
+    );
+    assert!(fake.push_replay("custom-case").is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// --- Function calling ---
+
+const FC_MODEL: &str = "gemini-3-pro-preview";
+
+fn raw_events(raw: &str) -> Vec<&str> {
+    raw.split("\r\n\r\n").filter(|e| !e.is_empty()).collect()
+}
+
+/// The event's text up to (not including) `marker`, e.g. the candidates before the usage.
+fn up_to<'a>(event: &'a str, marker: &str) -> &'a str {
+    let end = event
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {event}"));
+    &event[..end]
+}
+
+fn question(text: &str) -> Value {
+    json!({"role": "user", "parts": [{"text": text}]})
+}
+
+/// The model content a careful client stores: every part of every chunk, verbatim, in one
+/// content (research §1.2).
+fn model_content(events: &[Value]) -> Value {
+    let parts: Vec<Value> = events
+        .iter()
+        .filter_map(|e| e.pointer("/candidates/0/content/parts"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .cloned()
+        .collect();
+    json!({"role": "model", "parts": parts})
+}
+
+fn responses(names_and_outputs: &[(&str, Value)]) -> Value {
+    let parts: Vec<Value> = names_and_outputs
+        .iter()
+        .map(|(name, output)| {
+            json!({"functionResponse": {"name": name, "response": {"output": output}}})
+        })
+        .collect();
+    json!({"role": "user", "parts": parts})
+}
+
+fn function_calls(events: &[Value]) -> Vec<(Value, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|e| e.pointer("/candidates/0/content/parts"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|p| {
+            let signature = p["thoughtSignature"].as_str().map(str::to_owned);
+            p.get("functionCall").map(|c| (c.clone(), signature))
+        })
+        .collect()
+}
+
+fn weather_round() -> Round {
+    Round::calls(vec![
+        FunctionCall::new("get_weather", json!({"city": "Paris"})),
+        FunctionCall::new("get_weather", json!({"city": "Rome"})),
+    ])
+    .signed("sig-weather-1")
+}
+
+fn tools_body(contents: Vec<Value>) -> Value {
+    json!({
+        "contents": contents,
+        "tools": [{"functionDeclarations": [{
+            "name": "get_weather",
+            "description": "Current weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        }]}],
+        "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
+        "generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW"}},
+    })
+}
+
+#[tokio::test]
+async fn function_call_round_has_the_recorded_framing() {
+    // The recording: a functionCall part with a signature, then an empty text part with STOP.
+    let case = recorded("sse-3-pro-function-call");
+    let case_body = String::from_utf8(case.body.clone()).unwrap();
+    let recorded_events = raw_events(&case_body);
+    let signature = case.event_payloads()[0].as_ref().unwrap()["candidates"][0]["content"]["parts"]
+        [0]["thoughtSignature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![
+        Round::call("get_country", json!({})).signed(signature),
+    ]);
+    let raw = post(&stream_url(&fake, FC_MODEL), &user("Which country?"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = raw_events(&raw);
+    assert_eq!(events.len(), recorded_events.len());
+    for (ours, theirs) in events.iter().zip(&recorded_events) {
+        assert_eq!(
+            up_to(ours, ",\"usageMetadata\""),
+            up_to(theirs, ",\"usageMetadata\""),
+            "candidates byte for byte"
+        );
+    }
+
+    // A Gemini 3 tool turn ends with the same bare empty-text STOP chunk as
+    // sse-3-pro-empty-text-tail's last event.
+    let tail = String::from_utf8(recorded("sse-3-pro-empty-text-tail").body).unwrap();
+    let tail_last = *raw_events(&tail).last().unwrap();
+    assert_eq!(
+        up_to(events.last().unwrap(), ",\"usageMetadata\""),
+        up_to(tail_last, ",\"usageMetadata\"")
+    );
+}
+
+#[tokio::test]
+async fn signed_text_round_ends_like_gemini_3() {
+    // sse-3-flash-server-tools ends with an empty text part carrying the signature and STOP.
+    let case = recorded("sse-3-flash-server-tools");
+    let payloads = case.event_payloads();
+    let last = payloads.last().unwrap().as_ref().unwrap();
+    let signature = last["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = String::from_utf8(case.body.clone()).unwrap();
+    let recorded_last = *raw_events(&body).last().unwrap();
+
+    let fake = start(FakeGeminiConfig {
+        chunks: 2,
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    fake.set_rounds(vec![
+        Round::text("The capital of France is Paris.").signed(signature.clone()),
+    ]);
+    let raw = post(&stream_url(&fake, FC_MODEL), &user("capital?"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = raw_events(&raw);
+    assert_eq!(events.len(), 3, "two text chunks and the signature chunk");
+    assert_eq!(
+        up_to(events[2], ",\"usageMetadata\""),
+        format!(
+            "{},\"index\": 0}}]",
+            up_to(recorded_last, ",\"index\": 0,\"groundingMetadata\"")
+        ),
+    );
+    let parsed = parse_sse(&raw);
+    assert_eq!(texts(&parsed), "The capital of France is Paris.");
+    assert!(parsed[..2].iter().all(|e| finish_reason(e).is_none()));
+
+    // Unary: one text part, the signature on it (the last part), STOP.
+    let body: Value = post(&unary_url(&fake, FC_MODEL), &user("capital?"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["candidates"][0]["content"]["parts"],
+        json!([{"text": "The capital of France is Paris.", "thoughtSignature": signature}])
+    );
+    assert_eq!(finish_reason(&body), Some("STOP"));
+}
+
+#[tokio::test]
+async fn rounds_follow_the_function_responses_of_the_current_turn() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![
+        weather_round(),
+        Round::text("It is 12 degrees in Paris and 17 in Rome."),
+    ]);
+    let url = stream_url(&fake, FC_MODEL);
+
+    let ask = question("Weather in Paris and Rome?");
+    let first = sse_events(post(&url, &tools_body(vec![ask.clone()])).await).await;
+    let calls = function_calls(&first);
+    assert_eq!(
+        calls,
+        [
+            (
+                json!({"name": "get_weather", "args": {"city": "Paris"}}),
+                Some("sig-weather-1".into())
+            ),
+            (
+                json!({"name": "get_weather", "args": {"city": "Rome"}}),
+                None
+            ),
+        ],
+        "only the first parallel call carries the signature"
+    );
+    assert_eq!(
+        first.len(),
+        2,
+        "both calls in one chunk, then the closing chunk"
+    );
+    assert_eq!(finish_reason(&first[1]), Some("STOP"));
+    assert_eq!(
+        first[1]["candidates"][0]["content"]["parts"],
+        json!([{"text": ""}])
+    );
+    assert_eq!(texts(&first), "");
+
+    let mut contents = vec![
+        ask.clone(),
+        model_content(&first),
+        responses(&[
+            ("get_weather", json!({"temp_c": 12})),
+            ("get_weather", json!({"temp_c": 17})),
+        ]),
+    ];
+    let second = sse_events(post(&url, &tools_body(contents.clone())).await).await;
+    assert_eq!(texts(&second), "It is 12 degrees in Paris and 17 in Rome.");
+    assert!(function_calls(&second).is_empty());
+
+    // A new question restarts the script, even after a finished tool turn.
+    contents.push(model_content(&second));
+    contents.push(question("And tomorrow?"));
+    let third = sse_events(post(&url, &tools_body(contents)).await).await;
+    assert_eq!(function_calls(&third).len(), 2);
+
+    let recorded = fake.requests();
+    let rounds: Vec<usize> = recorded.iter().map(|r| r.script_round()).collect();
+    assert_eq!(rounds, [0, 1, 0]);
+    assert_eq!(recorded[1].function_responses().len(), 2);
+    assert_eq!(
+        recorded[1].function_responses()[1]["response"]["output"]["temp_c"],
+        17
+    );
+    assert!(
+        recorded[2].function_responses().is_empty(),
+        "only the current turn counts"
+    );
+}
+
+#[tokio::test]
+async fn parallel_calls_can_arrive_in_separate_chunks() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![weather_round().split()]);
+    let events = sse_events(post(&stream_url(&fake, FC_MODEL), &user("weather?")).await).await;
+    assert_eq!(
+        events.len(),
+        3,
+        "one chunk per call, then the closing chunk"
+    );
+    for (event, city, signed) in [(&events[0], "Paris", true), (&events[1], "Rome", false)] {
+        let parts = event["candidates"][0]["content"]["parts"]
+            .as_array()
+            .unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0]["functionCall"]["args"]["city"], city);
+        assert_eq!(parts[0].get("thoughtSignature").is_some(), signed, "{city}");
+        assert_eq!(finish_reason(event), None);
+    }
+    assert_eq!(finish_reason(&events[2]), Some("STOP"));
+}
+
+#[tokio::test]
+async fn a_late_signature_arrives_on_an_empty_text_part() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![
+        Round::call("set_timer", json!({"seconds": 600}))
+            .signed("late-sig")
+            .late_signature(),
+        Round::text("Timer set."),
+    ]);
+    let url = stream_url(&fake, FC_MODEL);
+    let ask = question("Ten minute timer");
+    let events = sse_events(post(&url, &tools_body(vec![ask.clone()])).await).await;
+    assert_eq!(
+        function_calls(&events),
+        [(json!({"name": "set_timer", "args": {"seconds": 600}}), None)]
+    );
+    assert_eq!(
+        events.last().unwrap()["candidates"][0]["content"]["parts"],
+        json!([{"text": "", "thoughtSignature": "late-sig"}])
+    );
+    // The call itself was sent unsigned, so a client that drops the empty part still passes.
+    let stripped = json!({"role": "model", "parts": [{"functionCall": {"name": "set_timer", "args": {"seconds": 600}}}]});
+    let answer = sse_events(
+        post(
+            &url,
+            &tools_body(vec![
+                ask,
+                stripped,
+                responses(&[("set_timer", json!("ok"))]),
+            ]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(texts(&answer), "Timer set.");
+}
+
+#[tokio::test]
+async fn malformed_function_call_is_an_empty_200() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![Round::MalformedFunctionCall]);
+    let events = sse_events(post(&stream_url(&fake, FC_MODEL), &user("timer please")).await).await;
+    assert_eq!(events.len(), 1);
+    let candidate = &events[0]["candidates"][0];
+    assert_eq!(candidate["finishReason"], "MALFORMED_FUNCTION_CALL");
+    assert!(candidate.get("content").is_none());
+    let usage = &events[0]["usageMetadata"];
+    assert!(
+        usage.get("candidatesTokenCount").is_none(),
+        "no output tokens"
+    );
+    assert_eq!(usage["totalTokenCount"], usage["promptTokenCount"]);
+}
+
+#[tokio::test]
+async fn missing_or_altered_signatures_are_rejected_like_the_real_api() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![weather_round(), Round::text("Done.")]);
+    let url = stream_url(&fake, FC_MODEL);
+    let ask = question("Weather in Paris and Rome?");
+    let first = sse_events(post(&url, &tools_body(vec![ask.clone()])).await).await;
+    let verbatim = model_content(&first);
+    let both = responses(&[("get_weather", json!(12)), ("get_weather", json!(17))]);
+
+    // Verbatim history passes.
+    let ok = post(
+        &url,
+        &tools_body(vec![ask.clone(), verbatim.clone(), both.clone()]),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+
+    // The signature dropped from the first call.
+    let mut stripped = verbatim.clone();
+    stripped["parts"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("thoughtSignature");
+    let body = error_body(
+        post(&url, &tools_body(vec![ask.clone(), stripped, both.clone()])).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(
+        body["error"]["message"],
+        "Function call is missing a thought_signature in functionCall parts. This is required \
+         for tools to work correctly, and missing thought_signature may lead to degraded model \
+         performance. Additional data, function call `default_api:get_weather` , position 2. \
+         Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more \
+         details."
+    );
+
+    // An altered (here: truncated) signature.
+    let mut altered = verbatim.clone();
+    altered["parts"][0]["thoughtSignature"] = json!("sig-weather");
+    let body = error_body(
+        post(&url, &tools_body(vec![ask.clone(), altered, both.clone()])).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(body["error"]["message"], "Corrupted thought signature.");
+
+    // Parallel calls re-sent as one model content per call: the second content is a new step
+    // whose first call has no signature.
+    let paris = json!({"role": "model", "parts": [verbatim["parts"][0].clone()]});
+    let rome = json!({"role": "model", "parts": [verbatim["parts"][1].clone()]});
+    let body = error_body(
+        post(
+            &url,
+            &tools_body(vec![ask.clone(), paris, rome, both.clone()]),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Function call is missing a thought_signature"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`default_api:get_weather` , position 3."),
+        "{message}"
+    );
+
+    // Only the current turn is checked: once a new question follows, the stripped history of
+    // the earlier turn is accepted (research §1.4).
+    let mut old = verbatim.clone();
+    old["parts"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("thoughtSignature");
+    let later = post(
+        &url,
+        &tools_body(vec![
+            ask,
+            old,
+            both,
+            json!({"role": "model", "parts": [{"text": "Done."}]}),
+            question("thanks"),
+        ]),
+    )
+    .await;
+    assert_eq!(later.status(), 200);
+}
+
+#[tokio::test]
+async fn function_responses_must_match_the_calls_in_number() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![weather_round(), Round::text("Done.")]);
+    let url = stream_url(&fake, FC_MODEL);
+    let ask = question("Weather in Paris and Rome?");
+    let first = sse_events(post(&url, &tools_body(vec![ask.clone()])).await).await;
+    let message = "Please ensure that the number of function response parts is equal to the \
+                   number of function call parts of the function call turn.";
+    // One response for two calls, as a client de-duplicating by name would send.
+    let one = responses(&[("get_weather", json!(12))]);
+    let body = error_body(
+        post(
+            &url,
+            &tools_body(vec![ask.clone(), model_content(&first), one.clone()]),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(body["error"]["message"], message);
+    // A response with no call before it at all.
+    let body = error_body(
+        post(&url, &tools_body(vec![ask, one])).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(body["error"]["message"], message);
+    // Unsigned parallel calls split into separate contents fail on the count instead.
+    let calls = json!({"role": "model", "parts": [{"functionCall": {"name": "a", "args": {}}}]});
+    let more = json!({"role": "model", "parts": [{"functionCall": {"name": "b", "args": {}}}]});
+    let body = error_body(
+        post(
+            &url,
+            &tools_body(vec![
+                question("x"),
+                calls,
+                more,
+                responses(&[("a", json!(1)), ("b", json!(2))]),
+            ]),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(body["error"]["message"], message);
+}
+
+#[tokio::test]
+async fn requests_past_the_script_get_a_visible_text() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![Round::call("lights_off", json!({}))]);
+    let url = stream_url(&fake, FC_MODEL);
+    let ask = question("lights off");
+    let first = sse_events(post(&url, &tools_body(vec![ask.clone()])).await).await;
+    let contents = vec![
+        ask,
+        model_content(&first),
+        responses(&[("lights_off", json!("done"))]),
+    ];
+    let next = sse_events(post(&url, &tools_body(contents)).await).await;
+    assert_eq!(texts(&next), "fake-gemini: the script has no round 1");
+    assert_eq!(finish_reason(next.last().unwrap()), Some("STOP"));
+}
+
+#[tokio::test]
+async fn unary_function_calls_come_in_one_content() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    fake.set_rounds(vec![weather_round().split()]);
+    let body: Value = post(&unary_url(&fake, FC_MODEL), &user("weather?"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["candidates"][0]["content"]["parts"],
+        json!([
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig-weather-1"},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}},
+        ])
+    );
+    assert_eq!(finish_reason(&body), Some("STOP"));
+}
+
+#[tokio::test]
+async fn rounds_and_grounding_are_configurable_over_http() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    let base = fake.base_url();
+    let c = client();
+    let rounds = json!([
+        {"kind": "function_calls", "calls": [{"name": "set_timer", "args": {"seconds": 60}, "id": "call-1"}],
+         "thought_signature": "s1", "split_chunks": true},
+        {"kind": "text", "text": "Timer set.", "thought_signature": "s2"},
+        {"kind": "malformed_function_call"},
+    ]);
+    let config: Value = c
+        .post(format!("{base}/__fake/config"))
+        .json(&json!({"rounds": rounds}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["rounds"], rounds);
+    assert_eq!(config["reply"], Value::Null);
+    assert_eq!(
+        fake.config().reply,
+        Reply::Rounds(vec![
+            Round::FunctionCalls {
+                calls: vec![
+                    FunctionCall::new("set_timer", json!({"seconds": 60})).with_id("call-1")
+                ],
+                thought_signature: Some("s1".into()),
+                split_chunks: true,
+                late_signature: false,
+            },
+            Round::text("Timer set.").signed("s2"),
+            Round::MalformedFunctionCall,
+        ])
+    );
+    let events = sse_events(post(&stream_url(&fake, FC_MODEL), &user("timer")).await).await;
+    assert_eq!(
+        events[0]["candidates"][0]["content"]["parts"][0]["functionCall"]["id"],
+        "call-1"
+    );
+
+    let both = c
+        .post(format!("{base}/__fake/config"))
+        .json(&json!({"reply": "x", "rounds": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 400);
+
+    let grounding =
+        json!({"text": "Sunny.", "queries": ["weather"], "sources": [{"title": "weather.gov"}]});
+    let config: Value = c
+        .post(format!("{base}/__fake/config"))
+        .json(&json!({"reply": "plain", "grounding": grounding}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["grounding"], grounding);
+    assert_eq!(config["rounds"], Value::Null);
+    assert_eq!(fake.config().reply, Reply::Fixed("plain".into()));
+    c.post(format!("{base}/__fake/config"))
+        .json(&json!({"grounding": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fake.config().grounding, None);
+}
+
+#[tokio::test]
+async fn recorded_requests_expose_tools_tool_config_and_thinking_config() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    let body = tools_body(vec![question("hi")]);
+    post(&stream_url(&fake, FC_MODEL), &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let snake = json!({
+        "contents": [question("hi")],
+        "tools": [{"google_search": {}}, {"function_declarations": [{"name": "a"}, {"name": "b"}]}],
+        "tool_config": {"include_server_side_tool_invocations": true},
+        "generation_config": {"thinking_config": {"thinking_level": "HIGH"}},
+    });
+    post(&stream_url(&fake, FC_MODEL), &snake)
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    let recorded = fake.requests();
+    let r = &recorded[0];
+    assert_eq!(r.tools(), body["tools"].as_array().unwrap().as_slice());
+    assert_eq!(
+        r.tool_config(),
+        Some(&json!({"functionCallingConfig": {"mode": "AUTO"}}))
+    );
+    assert_eq!(r.thinking_config(), Some(&json!({"thinkingLevel": "LOW"})));
+    assert_eq!(r.function_declaration_names(), ["get_weather"]);
+    assert!(!r.enables_google_search());
+    let r = &recorded[1];
+    assert!(r.enables_google_search());
+    assert_eq!(r.function_declaration_names(), ["a", "b"]);
+    assert_eq!(
+        r.thinking_config(),
+        Some(&json!({"thinking_level": "HIGH"}))
+    );
+    assert_eq!(
+        r.tool_config().unwrap()["include_server_side_tool_invocations"],
+        true
+    );
+}
+
+// --- Google Search grounding ---
+
+fn weather_grounding() -> GroundedReply {
+    GroundedReply {
+        text: "Paris is sunny today at 21°C. Rain is expected tomorrow.".into(),
+        queries: vec!["weather in Paris today".into()],
+        sources: vec![
+            GroundingSource::new("weather.gov"),
+            GroundingSource::new("meteo.fr"),
+        ],
+    }
+}
+
+fn search_request(tool: &str) -> Value {
+    json!({"contents": [question("Weather in Paris?")], "tools": [{ tool: {} }]})
+}
+
+#[tokio::test]
+async fn grounded_replies_end_with_metadata_on_a_contentless_chunk() {
+    let fake = start(FakeGeminiConfig {
+        chunks: 3,
+        grounding: Some(weather_grounding()),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    let url = stream_url(&fake, FC_MODEL);
+    let events = sse_events(post(&url, &search_request("google_search")).await).await;
+    assert_eq!(
+        events.len(),
+        4,
+        "three text chunks, then the metadata chunk"
+    );
+    let text = weather_grounding().text;
+    assert_eq!(texts(&events), text);
+    assert!(events[..3].iter().all(
+        |e| finish_reason(e).is_none() && e["candidates"][0].get("groundingMetadata").is_none()
+    ));
+    let last = &events[3]["candidates"][0];
+    assert!(last.get("content").is_none());
+    assert_eq!(last["finishReason"], "STOP");
+    let metadata = &last["groundingMetadata"];
+
+    // The same fields, in the same order, as the recorded grounded stream.
+    let case = recorded("sse-2.5-pro-grounding");
+    let payloads = case.event_payloads();
+    let real = &payloads.last().unwrap().as_ref().unwrap()["candidates"][0]["groundingMetadata"];
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let raw = post(&url, &search_request("google_search"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let last_raw = *raw_events(&raw).last().unwrap();
+    let order = [
+        "\"searchEntryPoint\"",
+        "\"groundingChunks\"",
+        "\"groundingSupports\"",
+        "\"webSearchQueries\"",
+    ];
+    let positions: Vec<usize> = order.iter().map(|k| last_raw.find(k).unwrap()).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "key order {positions:?}"
+    );
+    let mut real_keys = keys(real);
+    real_keys.sort();
+    let mut our_keys = keys(metadata);
+    our_keys.sort();
+    assert_eq!(our_keys, real_keys);
+    assert_eq!(
+        keys(&real["groundingChunks"][0]["web"]).len(),
+        keys(&metadata["groundingChunks"][0]["web"]).len()
+    );
+
+    assert_eq!(
+        metadata["webSearchQueries"],
+        json!(["weather in Paris today"])
+    );
+    let html = metadata["searchEntryPoint"]["renderedContent"]
+        .as_str()
+        .unwrap();
+    assert!(
+        html.starts_with("<style>") && html.contains("class=\"chip\""),
+        "{html}"
+    );
+    assert!(
+        html.contains(">weather in Paris today</a>") && html.contains("q=weather+in+Paris+today")
+    );
+    let chunks = metadata["groundingChunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[1]["web"]["title"], "meteo.fr");
+    assert!(chunks.iter().all(|c| {
+        c["web"]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://vertexaisearch.cloud.google.com/grounding-api-redirect/")
+    }));
+    let supports = metadata["groundingSupports"].as_array().unwrap();
+    assert_eq!(supports.len(), 2);
+    for (i, support) in supports.iter().enumerate() {
+        let segment = &support["segment"];
+        let start = segment["startIndex"].as_u64().unwrap_or(0) as usize;
+        let end = segment["endIndex"].as_u64().unwrap() as usize;
+        assert_eq!(segment["text"], &text[start..end], "byte offsets");
+        assert_eq!(support["groundingChunkIndices"], json!([i]));
+    }
+    assert!(
+        supports[0]["segment"].get("startIndex").is_none(),
+        "zero is omitted"
+    );
+
+    // camelCase googleSearch counts too; without the tool the normal reply answers.
+    let events = sse_events(post(&url, &search_request("googleSearch")).await).await;
+    assert!(
+        events.last().unwrap()["candidates"][0]
+            .get("groundingMetadata")
+            .is_some()
+    );
+    let events = sse_events(post(&url, &user("Weather in Paris?")).await).await;
+    assert_eq!(texts(&events), DEFAULT_REPLY);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["candidates"][0].get("groundingMetadata").is_none())
+    );
+
+    // Unary: text and metadata in one candidate.
+    let body: Value = post(
+        &unary_url(&fake, FC_MODEL),
+        &search_request("google_search"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        body["candidates"][0]["content"]["parts"],
+        json!([{"text": text}])
+    );
+    assert_eq!(
+        body["candidates"][0]["groundingMetadata"]["webSearchQueries"][0],
+        "weather in Paris today"
+    );
+}
+
+#[tokio::test]
+async fn search_with_function_declarations_needs_the_server_side_opt_in() {
+    let fake = start(FakeGeminiConfig::default()).await;
+    let mixed = |tool_config: Value| {
+        json!({
+            "contents": [question("Weather, then set a timer")],
+            "tools": [{"google_search": {}}, {"functionDeclarations": [{"name": "set_timer"}]}],
+            "toolConfig": tool_config,
+        })
+    };
+    let body = error_body(
+        post(
+            &stream_url(&fake, "gemini-3.5-flash-lite"),
+            &mixed(json!({})),
+        )
+        .await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(
+        body["error"]["message"],
+        "Please enable tool_config.include_server_side_tool_invocations to use Built-in tools \
+         with Function calling."
+    );
+    let opted_in = mixed(json!({"includeServerSideToolInvocations": true}));
+    assert_eq!(
+        post(&stream_url(&fake, "gemini-3.5-flash-lite"), &opted_in)
+            .await
+            .status(),
+        200
+    );
+    // Gemini 2.x cannot combine them at all.
+    let body = error_body(
+        post(&stream_url(&fake, "gemini-2.5-flash"), &opted_in).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    assert_eq!(
+        body["error"]["message"],
+        "Tool use with function calling is unsupported by the model."
+    );
+    // Either alone is fine.
+    assert_eq!(
+        post(
+            &stream_url(&fake, "gemini-2.5-flash"),
+            &search_request("google_search")
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        post(
+            &stream_url(&fake, "gemini-2.5-flash"),
+            &tools_body(vec![question("x")])
+        )
+        .await
+        .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn every_recorded_real_request_is_accepted() {
+    let dir = replay_cases_dir().join("../requests");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    let fake = start(FakeGeminiConfig::default()).await;
+    for file in files {
+        let recorded: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let model = recorded["uri"]
+            .as_str()
+            .and_then(|u| u.split("/models/").nth(1))
+            .and_then(|m| m.split(':').next())
+            .unwrap()
+            .to_owned();
+        let response = post(&stream_url(&fake, &model), &recorded["body"]).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{}: {}",
+            file.display(),
+            response.text().await.unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn synthetic_404_is_worded_like_the_recorded_one() {
+    let fake = start(FakeGeminiConfig {
+        known_models: Some(vec!["other".into()]),
+        ..FakeGeminiConfig::default()
+    })
+    .await;
+    let ours = post(&unary_url(&fake, "gemini-3.6-flahs"), &user("x"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        ours.as_ref(),
+        recorded("http404-model-not-found").body.as_slice()
     );
 }

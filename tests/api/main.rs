@@ -14,6 +14,7 @@ mod identity;
 mod infra;
 mod limits;
 mod process;
+mod replay;
 mod server;
 mod store;
 mod ws;

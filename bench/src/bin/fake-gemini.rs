@@ -47,6 +47,10 @@ struct Args {
     /// Lifetime of metadata-server tokens, in seconds.
     #[arg(long, default_value_t = 3599)]
     token_expires_in: u64,
+    /// Directory of recorded cases for `{"kind":"replay"}` faults and `[[fake:replay=NAME]]`.
+    /// Default: $BALLSY_REPLAY_DIR, else ../shared/replay/cases next to the workspace.
+    #[arg(long)]
+    replay_dir: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -65,6 +69,8 @@ impl Args {
             transcript: self.transcript.unwrap_or(defaults.transcript),
             stamp_chunks: self.stamp_chunks,
             token_expires_in: self.token_expires_in,
+            replay_dir: self.replay_dir.unwrap_or(defaults.replay_dir),
+            grounding: defaults.grounding,
         }
     }
 }

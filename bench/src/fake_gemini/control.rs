@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use super::routes::error_response;
-use super::{FakeGeminiConfig, Fault, Reply, Shared, wire};
+use super::{FakeGeminiConfig, Fault, GroundedReply, ReplayCase, Reply, Round, Shared, wire};
 
 fn bad_request(message: impl Into<String>) -> Response {
     error_response(&wire::simple_error(400, message), None)
@@ -39,6 +39,16 @@ pub(super) async fn push_faults(
         Ok(faults) => faults,
         Err(e) => return bad_request(format!("not a fault: {e}")),
     };
+    // A replay of a case that does not exist is refused now, while the caller is listening,
+    // rather than surfacing later as an odd answer to some request.
+    let replay_dir = shared.lock().config.replay_dir.clone();
+    for fault in &faults {
+        if let Fault::Replay { case } = fault
+            && let Err(e) = ReplayCase::load_named(&replay_dir, case)
+        {
+            return bad_request(format!("cannot replay case {case:?}: {e:#}"));
+        }
+    }
     let queued = faults.len();
     let mut state = shared.lock();
     match query.get("model") {
@@ -64,6 +74,7 @@ pub(super) async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCod
 struct ConfigView {
     reply: Option<String>,
     echo: bool,
+    rounds: Option<Vec<Round>>,
     ttft_ms: u64,
     chunk_delay_ms: u64,
     chunks: usize,
@@ -71,6 +82,8 @@ struct ConfigView {
     transcript: String,
     stamp_chunks: bool,
     token_expires_in: u64,
+    replay_dir: String,
+    grounding: Option<GroundedReply>,
 }
 
 impl From<&FakeGeminiConfig> for ConfigView {
@@ -79,9 +92,13 @@ impl From<&FakeGeminiConfig> for ConfigView {
         Self {
             reply: match &config.reply {
                 Reply::Fixed(text) => Some(text.clone()),
-                Reply::Echo => None,
+                Reply::Echo | Reply::Rounds(_) => None,
             },
             echo: config.reply == Reply::Echo,
+            rounds: match &config.reply {
+                Reply::Rounds(rounds) => Some(rounds.clone()),
+                Reply::Fixed(_) | Reply::Echo => None,
+            },
             ttft_ms: millis(config.ttft),
             chunk_delay_ms: millis(config.chunk_delay),
             chunks: config.chunks,
@@ -89,6 +106,8 @@ impl From<&FakeGeminiConfig> for ConfigView {
             transcript: config.transcript.clone(),
             stamp_chunks: config.stamp_chunks,
             token_expires_in: config.token_expires_in,
+            replay_dir: config.replay_dir.display().to_string(),
+            grounding: config.grounding.clone(),
         }
     }
 }
@@ -99,6 +118,8 @@ impl From<&FakeGeminiConfig> for ConfigView {
 struct ConfigPatch {
     reply: Option<String>,
     echo: Option<bool>,
+    /// A tool-turn script ([`Reply::Rounds`]); replaces the reply.
+    rounds: Option<Vec<Round>>,
     ttft_ms: Option<u64>,
     chunk_delay_ms: Option<u64>,
     chunks: Option<usize>,
@@ -108,6 +129,10 @@ struct ConfigPatch {
     transcript: Option<String>,
     stamp_chunks: Option<bool>,
     token_expires_in: Option<u64>,
+    replay_dir: Option<std::path::PathBuf>,
+    /// Absent: unchanged; `null`: no grounded reply; an object: the grounded reply.
+    #[serde(default, deserialize_with = "present")]
+    grounding: Option<Option<GroundedReply>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`, via `default`).
@@ -121,6 +146,9 @@ impl ConfigPatch {
     fn apply(self, config: &mut FakeGeminiConfig) {
         if let Some(reply) = self.reply {
             config.reply = Reply::Fixed(reply);
+        }
+        if let Some(rounds) = self.rounds {
+            config.reply = Reply::Rounds(rounds);
         }
         match self.echo {
             Some(true) => config.reply = Reply::Echo,
@@ -150,6 +178,12 @@ impl ConfigPatch {
         if let Some(secs) = self.token_expires_in {
             config.token_expires_in = secs;
         }
+        if let Some(dir) = self.replay_dir {
+            config.replay_dir = dir;
+        }
+        if let Some(grounding) = self.grounding {
+            config.grounding = grounding;
+        }
     }
 }
 
@@ -163,8 +197,13 @@ pub(super) async fn patch_config(State(shared): State<Arc<Shared>>, body: Bytes)
         Ok(patch) => patch,
         Err(e) => return bad_request(format!("not a config patch: {e}")),
     };
-    if patch.reply.is_some() && patch.echo == Some(true) {
-        return bad_request("give either reply or echo: true, not both");
+    let replies = [
+        patch.reply.is_some(),
+        patch.echo == Some(true),
+        patch.rounds.is_some(),
+    ];
+    if replies.into_iter().filter(|given| *given).count() > 1 {
+        return bad_request("give one of reply, echo: true or rounds, not several");
     }
     let mut state = shared.lock();
     patch.apply(&mut state.config);

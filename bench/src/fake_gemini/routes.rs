@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -13,9 +13,11 @@ use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
 use super::script::{self, Step};
-use super::wire::{self, ErrorBody, GenerateContentResponse, ResponseCtx};
+use super::tools::{self, GroundedReply, Round};
+use super::wire::{self, ErrorBody, GenerateContentResponse, Part, ResponseCtx};
 use super::{
-    Backend, FakeGeminiConfig, Fault, RecordedRequest, Reply, Shared, TokenStatus, control,
+    Backend, DEFAULT_REPLY, FakeGeminiConfig, Fault, RecordedRequest, ReplayCase, Reply, Shared,
+    TokenStatus, control,
 };
 
 /// Google accepts inline payloads up to 100 MB (base64), so the fake does too rather than
@@ -232,6 +234,13 @@ async fn models_route(
         Ok(summary) => summary,
         Err(message) => return invalid_argument(message),
     };
+    if let Err(message) = tools::check_tool_combination(&body, &model) {
+        return invalid_argument(message);
+    }
+    let history = tools::check_history(&body, &shared.lock().issued_calls);
+    if let Err(message) = history {
+        return invalid_argument(message);
+    }
 
     let mut plan = Plan {
         ctx: ResponseCtx {
@@ -245,6 +254,7 @@ async fn models_route(
         ttft: config.ttft,
         chunk_delay: config.chunk_delay,
         stamp: config.stamp_chunks,
+        scripted: None,
     };
     let fault = match shared.pop_fault(&model) {
         Some(fault) => Some(fault),
@@ -259,6 +269,19 @@ async fn models_route(
             None => None,
         },
     };
+
+    if let Some(Fault::Replay { case }) = &fault {
+        return replay(shared, &config, case, &plan);
+    }
+    if fault.is_none() && !summary.has_inline_data {
+        plan.scripted = scripted_answer(&config, &body);
+        if let Some(Scripted::Round(round)) = &plan.scripted {
+            shared
+                .lock()
+                .issued_calls
+                .extend(tools::issued_calls(round));
+        }
+    }
 
     if let Some(Fault::Status {
         code,
@@ -296,6 +319,32 @@ async fn models_route(
     }
 }
 
+/// Serves recorded case `name` verbatim (see [`Fault::Replay`]).
+fn replay(shared: Arc<Shared>, config: &FakeGeminiConfig, name: &str, plan: &Plan) -> Response {
+    let case = match ReplayCase::load_named(&config.replay_dir, name) {
+        Ok(case) => case,
+        Err(e) => {
+            let mut body = wire::simple_error(
+                400,
+                format!("fake-gemini cannot replay case {name:?}: {e:#}"),
+            );
+            body.error.status = "FAILED_PRECONDITION";
+            return error_response(&body, None);
+        }
+    };
+    if case.is_event_stream() {
+        let steps = case
+            .events()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, event)| [Step::Sleep(plan.delay_before(i)), Step::Raw(event.to_vec())])
+            .collect();
+        case.response(script::sse_body(shared, steps))
+    } else {
+        case.response(Body::from(case.body.clone()))
+    }
+}
+
 fn reply_text(config: &FakeGeminiConfig, summary: &wire::RequestSummary) -> String {
     if summary.has_inline_data {
         return config.transcript.clone();
@@ -303,7 +352,31 @@ fn reply_text(config: &FakeGeminiConfig, summary: &wire::RequestSummary) -> Stri
     match &config.reply {
         Reply::Fixed(text) => text.clone(),
         Reply::Echo => format!("You said: {}", summary.last_user_text),
+        // What a fault cuts short when it interrupts a scripted turn.
+        Reply::Rounds(_) => DEFAULT_REPLY.to_owned(),
     }
+}
+
+/// The answer a tool-aware config gives this request, if any: the grounded reply for a
+/// request that enables Google Search, else the script round the request asks for.
+fn scripted_answer(config: &FakeGeminiConfig, body: &Value) -> Option<Scripted> {
+    if tools::enables_google_search(body)
+        && let Some(grounded) = &config.grounding
+    {
+        return Some(Scripted::Grounded(grounded.clone()));
+    }
+    let Reply::Rounds(rounds) = &config.reply else {
+        return None;
+    };
+    let n = tools::script_round(body);
+    Some(Scripted::Round(rounds.get(n).cloned().unwrap_or_else(
+        || Round::text(format!("fake-gemini: the script has no round {n}")),
+    )))
+}
+
+enum Scripted {
+    Round(Round),
+    Grounded(GroundedReply),
 }
 
 /// The 403/401 for a request without acceptable credentials; `None` lets it through.
@@ -408,6 +481,9 @@ fn directive(text: &str) -> Option<Directive> {
             "max-tokens" => finish("MAX_TOKENS"),
             "blocked" => Directive::Fault(Fault::PromptBlocked),
             "slow" => Directive::Slow,
+            replay if replay.starts_with("replay=") => Directive::Fault(Fault::Replay {
+                case: replay["replay=".len()..].trim().to_owned(),
+            }),
             code => {
                 let code: u16 = code.parse().ok().filter(|c| (400..600).contains(c))?;
                 Directive::Fault(Fault::Status {
@@ -429,6 +505,8 @@ struct Plan {
     ttft: Duration,
     chunk_delay: Duration,
     stamp: bool,
+    /// Replaces the reply text when no fault claims the request.
+    scripted: Option<Scripted>,
 }
 
 impl Plan {
@@ -480,9 +558,20 @@ impl Plan {
     fn stream_steps(&self, fault: Option<&Fault>) -> Vec<Step> {
         let mut steps = Vec::new();
         match fault {
-            None | Some(Fault::Status { .. }) => {
-                let pieces = wire::split_words(&self.reply, self.chunks);
-                self.text_events(&mut steps, &pieces, Some(("STOP", self.reply_tokens())));
+            // Status and replay faults are answered before a stream is planned.
+            None | Some(Fault::Status { .. } | Fault::Replay { .. }) => {
+                match self.scripted_events() {
+                    Some(events) => {
+                        for (i, event) in events.into_iter().enumerate() {
+                            steps.push(Step::Sleep(self.delay_before(i)));
+                            steps.push(self.event(event));
+                        }
+                    }
+                    None => {
+                        let pieces = wire::split_words(&self.reply, self.chunks);
+                        self.text_events(&mut steps, &pieces, Some(("STOP", self.reply_tokens())));
+                    }
+                }
             }
             Some(Fault::ErrorInStream { after_chunks }) => {
                 let sent = self.text_events(&mut steps, &self.first_pieces(*after_chunks), None);
@@ -528,6 +617,86 @@ impl Plan {
         steps
     }
 
+    /// The events of a scripted answer, or `None` for a plain reply.
+    fn scripted_events(&self) -> Option<Vec<GenerateContentResponse>> {
+        let ctx = &self.ctx;
+        let events = match self.scripted.as_ref()? {
+            Scripted::Round(Round::Text {
+                text,
+                thought_signature,
+            }) => {
+                let tokens = wire::tokens_for_chars(text.chars().count());
+                let pieces = wire::split_words(text, self.chunks);
+                let last = pieces.len() - 1;
+                let mut events: Vec<_> = pieces
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, piece)| match thought_signature {
+                        None if i == last => {
+                            ctx.text_response(Some(piece), Some("STOP"), ctx.final_usage(tokens))
+                        }
+                        _ => ctx.text_response(Some(piece), None, ctx.partial_usage()),
+                    })
+                    .collect();
+                if let Some(signature) = thought_signature {
+                    events.push(closing_empty_text(ctx, Some(signature.clone()), tokens));
+                }
+                events
+            }
+            Scripted::Round(Round::FunctionCalls {
+                calls,
+                thought_signature,
+                split_chunks,
+                late_signature,
+            }) => {
+                let tokens = calls
+                    .iter()
+                    .map(|c| wire::tokens_for_chars(c.name.len() + c.args.to_string().len()))
+                    .sum();
+                let parts: Vec<Part> = calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, call)| Part {
+                        function_call: Some(call.part()),
+                        thought_signature: thought_signature
+                            .clone()
+                            .filter(|_| i == 0 && !late_signature),
+                        ..Part::default()
+                    })
+                    .collect();
+                let groups: Vec<Vec<Part>> = if *split_chunks {
+                    parts.into_iter().map(|p| vec![p]).collect()
+                } else {
+                    vec![parts]
+                };
+                let mut events: Vec<_> = groups
+                    .into_iter()
+                    .map(|group| ctx.parts_response(Some(group), None, ctx.partial_usage()))
+                    .collect();
+                let late = thought_signature.clone().filter(|_| *late_signature);
+                events.push(closing_empty_text(ctx, late, tokens));
+                events
+            }
+            Scripted::Round(Round::MalformedFunctionCall) => {
+                vec![ctx.parts_response(None, Some("MALFORMED_FUNCTION_CALL"), ctx.partial_usage())]
+            }
+            Scripted::Grounded(grounded) => {
+                let tokens = wire::tokens_for_chars(grounded.text.chars().count());
+                let mut events: Vec<_> = wire::split_words(&grounded.text, self.chunks)
+                    .into_iter()
+                    .map(|piece| ctx.text_response(Some(piece), None, ctx.partial_usage()))
+                    .collect();
+                let mut last = ctx.parts_response(None, Some("STOP"), ctx.final_usage(tokens));
+                if let Some(candidate) = last.candidates.as_mut().and_then(|c| c.first_mut()) {
+                    candidate.grounding_metadata = Some(grounded.metadata());
+                }
+                events.push(last);
+                events
+            }
+        };
+        Some(events)
+    }
+
     fn empty_stop(&self) -> GenerateContentResponse {
         let mut response = self
             .ctx
@@ -555,11 +724,16 @@ impl Plan {
             );
         }
         let response = match fault {
-            None | Some(Fault::Status { .. }) => self.ctx.text_response(
-                Some(self.reply.clone()),
-                Some("STOP"),
-                self.ctx.final_usage(self.reply_tokens()),
-            ),
+            None | Some(Fault::Status { .. } | Fault::Replay { .. }) => {
+                match self.scripted_events() {
+                    Some(events) => merge_events(events),
+                    None => self.ctx.text_response(
+                        Some(self.reply.clone()),
+                        Some("STOP"),
+                        self.ctx.final_usage(self.reply_tokens()),
+                    ),
+                }
+            }
             Some(Fault::ErrorInStream { .. }) => {
                 return error_response(&wire::simple_error(503, wire::OVERLOADED), None);
             }
@@ -591,6 +765,69 @@ impl Plan {
         };
         json_response(wire::pretty_json(&response))
     }
+}
+
+/// The chunk Gemini 3 ends a turn with: one empty text part (carrying the signature when it
+/// arrives late), `STOP` and the final usage.
+fn closing_empty_text(
+    ctx: &ResponseCtx,
+    signature: Option<String>,
+    tokens: u64,
+) -> GenerateContentResponse {
+    let part = Part {
+        thought_signature: signature,
+        ..Part::text("")
+    };
+    ctx.parts_response(Some(vec![part]), Some("STOP"), ctx.final_usage(tokens))
+}
+
+/// A stream's events as the single `generateContent` answer: parts in order, with text that
+/// the stream split across chunks joined back into one part (its signature, if any, moving
+/// along onto the joined part) and unsigned empty text dropped; the last finish reason,
+/// usage and grounding win.
+fn merge_events(events: Vec<GenerateContentResponse>) -> GenerateContentResponse {
+    let mut events = events.into_iter();
+    let Some(mut merged) = events.next() else {
+        unreachable!("a scripted answer has at least one event")
+    };
+    for event in events {
+        merged.usage_metadata = event.usage_metadata;
+        let (Some(into), Some(from)) = (
+            merged.candidates.as_mut().and_then(|c| c.first_mut()),
+            event.candidates.and_then(|c| c.into_iter().next()),
+        ) else {
+            continue;
+        };
+        into.finish_reason = from.finish_reason.or(into.finish_reason.take());
+        into.grounding_metadata = from.grounding_metadata.or(into.grounding_metadata.take());
+        let new_parts = from.content.and_then(|c| c.parts).unwrap_or_default();
+        if new_parts.is_empty() {
+            continue;
+        }
+        let content = into.content.get_or_insert(wire::Content {
+            parts: None,
+            role: "model",
+        });
+        let parts = content.parts.get_or_insert_with(Vec::new);
+        for part in new_parts {
+            let joins = part.function_call.is_none()
+                && part.text.is_some()
+                && parts.last().is_some_and(|p: &Part| {
+                    p.function_call.is_none() && p.text.is_some() && p.thought_signature.is_none()
+                });
+            match parts.last_mut() {
+                Some(last) if joins => {
+                    if let (Some(text), Some(more)) = (last.text.as_mut(), part.text.as_deref()) {
+                        text.push_str(more);
+                    }
+                    last.thought_signature = part.thought_signature;
+                }
+                _ if part.text.as_deref() == Some("") && part.thought_signature.is_none() => {}
+                _ => parts.push(part),
+            }
+        }
+    }
+    merged
 }
 
 async fn metadata_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -693,5 +930,9 @@ mod tests {
         ));
         assert!(matches!(directive("[[fake:slow]]"), Some(Directive::Slow)));
         assert!(directive("[[fake:200]]").is_none());
+        assert!(matches!(
+            directive("[[fake:replay=http503-overloaded]]"),
+            Some(Directive::Fault(Fault::Replay { case })) if case == "http503-overloaded"
+        ));
     }
 }

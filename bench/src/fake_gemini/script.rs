@@ -116,16 +116,20 @@ pub(super) fn reset_body() -> Body {
     }))
 }
 
+/// Stamps the first part's text. Empty text (the part that closes a Gemini 3 turn, or that
+/// carries a late signature) stays empty: a stamp there would turn it into spoken text.
 fn stamp_text(response: &mut GenerateContentResponse) {
-    let part = response
+    let text = response
         .candidates
         .as_mut()
         .and_then(|c| c.first_mut())
         .and_then(|c| c.content.as_mut())
         .and_then(|c| c.parts.as_mut())
-        .and_then(|p| p.first_mut());
-    if let Some(part) = part {
-        part.text = format!("[t:{}]{}", wire::unix_micros(), part.text);
+        .and_then(|p| p.first_mut())
+        .and_then(|p| p.text.as_mut())
+        .filter(|text| !text.is_empty());
+    if let Some(text) = text {
+        *text = format!("[t:{}]{text}", wire::unix_micros());
     }
 }
 

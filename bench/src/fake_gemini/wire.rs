@@ -38,6 +38,9 @@ pub(super) struct Candidate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_ratings: Option<Vec<SafetyRating>>,
     pub index: u32,
+    /// After `index`, as in the recorded grounded streams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grounding_metadata: Option<GroundingMetadata>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,8 +50,82 @@ pub(super) struct Content {
     pub role: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One part of a candidate's content. Google writes a part's keys in alphabetical order
+/// (`functionCall`, `text`, `thought`, `thoughtSignature`, `toolCall`: see the recorded cases
+/// `sse-3-pro-function-call` and `sse-3-flash-server-tools`), so the fields are declared in
+/// that order.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Part {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCallPart>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
+}
+
+impl Part {
+    pub fn text(text: impl Into<String>) -> Part {
+        Part {
+            text: Some(text.into()),
+            ..Part::default()
+        }
+    }
+}
+
+/// `{"name", "args"[, "id"]}` in the recorded order (`id` last, as with `executableCode`).
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct FunctionCallPart {
+    pub name: String,
+    pub args: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// `groundingMetadata` with its keys in the order of the recorded case
+/// `sse-2.5-pro-grounding`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GroundingMetadata {
+    pub search_entry_point: SearchEntryPoint,
+    pub grounding_chunks: Vec<GroundingChunk>,
+    pub grounding_supports: Vec<GroundingSupport>,
+    pub web_search_queries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SearchEntryPoint {
+    pub rendered_content: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct GroundingChunk {
+    pub web: WebSource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct WebSource {
+    pub uri: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GroundingSupport {
+    pub segment: Segment,
+    pub grounding_chunk_indices: Vec<usize>,
+}
+
+/// Byte offsets into the answer text. A zero `startIndex` is left out, as proto3 JSON does
+/// (recorded in `sse-3-flash-server-tools`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Segment {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_index: Option<usize>,
+    pub end_index: usize,
     pub text: String,
 }
 
@@ -139,18 +216,33 @@ impl ResponseCtx {
         finish_reason: Option<&str>,
         usage: UsageMetadata,
     ) -> GenerateContentResponse {
+        self.parts_response(
+            text.map(|text| vec![Part::text(text)]),
+            finish_reason,
+            usage,
+        )
+    }
+
+    /// A response whose candidate carries `parts` (no `content` at all for `None`).
+    pub fn parts_response(
+        &self,
+        parts: Option<Vec<Part>>,
+        finish_reason: Option<&str>,
+        usage: UsageMetadata,
+    ) -> GenerateContentResponse {
         let safety_ratings = match finish_reason {
             Some("SAFETY") => Some(safety_ratings(true)),
             _ => None,
         };
         let candidate = Candidate {
-            content: text.map(|text| Content {
-                parts: Some(vec![Part { text }]),
+            content: parts.map(|parts| Content {
+                parts: Some(parts),
                 role: "model",
             }),
             finish_reason: finish_reason.map(str::to_owned),
             safety_ratings,
             index: 0,
+            grounding_metadata: None,
         };
         self.response(Some(candidate), usage)
     }
@@ -265,10 +357,11 @@ pub(super) const NO_API_KEY: &str = "Method doesn't allow unregistered callers (
 
 pub(super) fn model_not_found_message(backend: Backend, model: &str, path: &str) -> String {
     match backend {
+        // Worded as in the recorded case http404-model-not-found.
         Backend::Developer => format!(
             "models/{model} is not found for API version v1beta, or is not supported for \
-             generateContent. Call ListModels to see the list of available models and their \
-             supported methods."
+             generateContent. Call ModelService.ListModels to see the list of available models \
+             and their supported methods."
         ),
         Backend::Vertex => {
             let resource = path

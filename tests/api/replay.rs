@@ -1,0 +1,417 @@
+//! Every recorded Gemini response (`../shared/replay/cases`, bytes exactly as Google sent
+//! them) replayed by the fake and read by the real `GeminiClient` through
+//! `ChatModel::stream_chat`.
+//!
+//! `EXPECTED` is the one place that says, per case, what the client must make of it. The
+//! cases are found by listing the directory, so a new recording runs at once: it is checked
+//! against what its own bytes imply (status, recorded text) and the test then fails until it
+//! gets a row in the table.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use ballsy::ai::gemini::GeminiClient;
+use ballsy::ai::{AiError, ChatEvent, ChatModel, ChatRequest, Completion, FinishReason};
+use ballsy::config::{Config, GeminiConfig};
+use ballsy_bench::fake_gemini::{
+    DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, ReplayCase, replay_cases_dir,
+};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::helpers::TEST_API_KEY;
+
+const PRIMARY: &str = "gemini-3.5-flash-lite";
+const FALLBACK: &str = "gemini-3.1-flash-lite";
+/// The number of cases recorded when this table was written; fewer means the directory
+/// was not found or lost recordings.
+const MIN_CASES: usize = 33;
+
+/// What the client yields for a case on its own: no retries and no fallback model, so the
+/// outcome is exactly what these bytes mean.
+#[derive(Debug)]
+enum Outcome {
+    /// The deltas join to this text, then `Done` with this finish reason.
+    Answer(Text, Finish),
+    /// Text reached the caller, then the stream ended in an error of this kind (no retry
+    /// after text, so the user keeps what was said).
+    PartialThenError(Text, &'static str),
+    /// `AiError::Blocked` with this reason and no text.
+    Blocked(&'static str),
+    /// `AiError::RateLimited`, its `daily` flag and the parsed retry delay.
+    RateLimited { daily: bool, retry_after: Duration },
+    /// An error of this kind (see `AiError::kind`) whose message contains the text; no text.
+    Error(&'static str, &'static str),
+}
+
+#[derive(Debug)]
+enum Text {
+    Is(&'static str),
+    /// The recording's own text (non-thought parts, in order), which starts like this.
+    Recorded {
+        starts: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Finish {
+    Stop,
+    MaxTokens,
+}
+
+/// What the default retry policy (retries and a fallback model configured) does next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Next {
+    /// The outcome stands: one request.
+    Nothing,
+    /// The same model again, which then answers.
+    Retry,
+    /// The fallback model, which then answers.
+    Fallback,
+}
+
+struct Expected {
+    case: &'static str,
+    outcome: Outcome,
+    next: Next,
+}
+
+const fn row(case: &'static str, outcome: Outcome, next: Next) -> Expected {
+    Expected {
+        case,
+        outcome,
+        next,
+    }
+}
+
+use Finish::{MaxTokens, Stop};
+use Next::{Fallback, Nothing, Retry};
+use Outcome::{Answer, Blocked, Error, PartialThenError, RateLimited};
+use Text::{Is, Recorded};
+
+#[rustfmt::skip]
+const EXPECTED: &[Expected] = &[
+    // Text, then a usage-only event and the end of the body without any finishReason: an
+    // incomplete answer. The text is kept and the turn ends with a transport error.
+    row("composed-text-then-usage-only", PartialThenError(Recorded { starts: "1\n2\n3\n" }, "transport"), Nothing),
+    row("derived-1.5-flash-safety", Blocked("SAFETY"), Nothing),
+    row("derived-2.5-flash-max-tokens-partial", Answer(Is("The capital of France is"), MaxTokens), Nothing),
+    row("derived-2.5-flash-model-armor-block", Blocked("MODEL_ARMOR"), Nothing),
+    // Thinking used the whole budget: an answer with no text, not an error to retry.
+    row("derived-2.5-pro-max-tokens-empty", Answer(Is(""), MaxTokens), Nothing),
+    // Gemini 3 ends text with an empty part that carries the thought signature.
+    row("derived-3-flash-short-answer", Answer(Is("4"), Stop), Nothing),
+    row("derived-3-pro-reasoning", Answer(Is("There are **3** \"r\"s in strawberry.\n\nSt**r**awbe**rr**y"), Stop), Nothing),
+    row("derived-3.6-flash-thoughts", Answer(Is("Scoop"), Stop), Nothing),
+    row("derived-3.7-flash-prompt-blocked", Blocked("PROHIBITED_CONTENT"), Nothing),
+    // A bad key is a 400 on the Developer API, not a 401/403.
+    row("http400-api-key-invalid", Error("bad_request", "API key not valid"), Nothing),
+    row("http400-budget-and-level", Error("bad_request", "only one of thinking budget and thinking level"), Nothing),
+    row("http400-thinking-minimal-unsupported", Error("bad_request", "Thinking level MINIMAL is not supported"), Nothing),
+    row("http403-key-leaked", Error("auth", "reported as leaked"), Nothing),
+    row("http403-service-blocked", Error("auth", "StreamGenerateContent are blocked"), Nothing),
+    row("http404-model-not-found", Error("not_found", "models/gemini-3.6-flahs is not found"), Fallback),
+    // Per-minute, per-minute and per-day violations at once, all with limit 0 (no free tier
+    // for the model): the per-day one makes it a daily quota, so the fallback model is tried.
+    row("http429-free-tier-limit-0", RateLimited { daily: true, retry_after: Duration::from_secs(55) }, Fallback),
+    row("http429-per-day", RateLimited { daily: true, retry_after: Duration::from_secs(48) }, Fallback),
+    // RetryInfo's "1s" wins over the message's "Please retry in 1.309977334s".
+    row("http429-per-minute-retry-1s", RateLimited { daily: false, retry_after: Duration::from_secs(1) }, Retry),
+    // Too long to wait inside a voice turn: the fallback model has its own quota.
+    row("http429-per-minute-retry-58s", RateLimited { daily: false, retry_after: Duration::from_secs(58) }, Fallback),
+    row("http500-internal", Error("unavailable", "An internal error has occurred"), Retry),
+    row("http503-high-demand", Error("unavailable", "experiencing high demand"), Retry),
+    row("http503-overloaded", Error("unavailable", "The model is overloaded"), Retry),
+    row("sse-2.0-flash-paris", Answer(Is("The capital of France is Paris.\n"), Stop), Nothing),
+    row("sse-2.5-flash-count", Answer(Recorded { starts: "1\n2\n3\n" }, Stop), Nothing),
+    // function calling: asserted by the turn tests once the client supports it
+    // (grounding: every chunk carries groundingMetadata, the last one the chip; dropped today)
+    row("sse-2.5-pro-grounding", Answer(Recorded { starts: "### Weather in San Francisco" }, Stop), Nothing),
+    // Thought summaries (thought: true) are not spoken.
+    row("sse-2.5-pro-thought-parts", Answer(Recorded { starts: "This is a great question!" }, Stop), Nothing),
+    // function calling: asserted by the turn tests once the client supports it
+    // (executableCode and codeExecutionResult parts are skipped; the text around them is kept)
+    row("sse-3-flash-code-execution", Answer(Recorded { starts: "The result of $65465" }, Stop), Nothing),
+    // function calling: asserted by the turn tests once the client supports it
+    // (toolCall/toolResponse parts and the final groundingMetadata are skipped today)
+    row("sse-3-flash-server-tools", Answer(Recorded { starts: "The capital of France is **Paris**." }, Stop), Nothing),
+    row("sse-3-flash-vertex-one-chunk", Answer(Is("OK"), Stop), Nothing),
+    row("sse-3-pro-empty-text-tail", Answer(Is("The capital of Mexico is Mexico City."), Stop), Nothing),
+    // function calling: asserted by the turn tests once the client supports it
+    // (today the call is ignored, the turn has no text and ends as an empty answer, which
+    // the policy retries: the model is asked the same thing again)
+    row("sse-3-pro-function-call", Error("empty", ""), Retry),
+    row("sse-3.7-flash-lf-framing", Answer(Is("fixture ok"), Stop), Nothing),
+    // An error event inside a 200 stream is a failed answer, retried like a 500.
+    row("stream-error-event-500", Error("unavailable", "An internal error has occurred"), Retry),
+];
+
+fn config_for(fake: &FakeGemini, retries_and_fallback: bool) -> GeminiConfig {
+    let mut gemini = Config::for_tests().gemini;
+    gemini.api_key = Some(TEST_API_KEY.to_owned().into());
+    gemini.base_url = Some(fake.base_url());
+    gemini.model = PRIMARY.into();
+    gemini.timeout = Duration::from_secs(8);
+    gemini.first_byte_timeout = Duration::from_secs(2);
+    gemini.stall_timeout = Duration::from_secs(1);
+    if retries_and_fallback {
+        gemini.fallback_model = Some(FALLBACK.into());
+        gemini.max_retries = 2;
+    } else {
+        gemini.fallback_model = None;
+        gemini.max_retries = 0;
+    }
+    gemini
+}
+
+fn request() -> ChatRequest {
+    ChatRequest {
+        system: "Be brief.".into(),
+        history: Vec::new(),
+        message: "replay".into(),
+    }
+}
+
+/// Replays `case` once and runs one answer to its end: the deltas, then the outcome.
+async fn replay(
+    case: &ReplayCase,
+    retries_and_fallback: bool,
+) -> (FakeGemini, Vec<String>, Result<Completion, AiError>) {
+    let fake = FakeGemini::start(FakeGeminiConfig::default())
+        .await
+        .unwrap();
+    fake.push_replay(&case.name)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let client = GeminiClient::new(&config_for(&fake, retries_and_fallback)).unwrap();
+    let mut stream = client.stream_chat(request());
+    let mut deltas = Vec::new();
+    let outcome = loop {
+        match stream.next().await {
+            Some(Ok(ChatEvent::Delta(d))) => deltas.push(d),
+            Some(Ok(ChatEvent::Done(done))) => break Ok(done),
+            Some(Err(error)) => break Err(error),
+            None => panic!("{}: the stream ended without an outcome", case.name),
+        }
+    };
+    (fake, deltas, outcome)
+}
+
+/// The spoken text a recording holds: non-thought text parts of every event, in order.
+fn recorded_text(case: &ReplayCase) -> String {
+    case.event_payloads()
+        .iter()
+        .filter_map(|payload| payload.as_ref().ok())
+        .filter_map(|event| event.pointer("/candidates/0/content/parts"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter(|part| part.get("thought").and_then(Value::as_bool) != Some(true))
+        .filter_map(|part| part.get("text").and_then(Value::as_str))
+        .collect()
+}
+
+fn thought_texts(case: &ReplayCase) -> Vec<String> {
+    case.event_payloads()
+        .iter()
+        .filter_map(|payload| payload.as_ref().ok())
+        .filter_map(|event| event.pointer("/candidates/0/content/parts"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter(|part| part.get("thought").and_then(Value::as_bool) == Some(true))
+        .filter_map(|part| part.get("text").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What the bytes alone imply, for every case including ones the table does not know yet.
+fn check_against_the_recording(
+    case: &ReplayCase,
+    deltas: &[String],
+    outcome: &Result<Completion, AiError>,
+) -> Result<(), String> {
+    let said = deltas.concat();
+    if case.status != 200 {
+        let expected_kinds: &[&str] = match case.status {
+            400 => &["bad_request"],
+            401 | 403 => &["auth"],
+            404 => &["not_found"],
+            429 => &["rate_limited", "quota_daily"],
+            500..=599 => &["unavailable"],
+            _ => &[],
+        };
+        return match outcome {
+            Err(error) if said.is_empty() && expected_kinds.contains(&error.kind()) => Ok(()),
+            other => Err(format!(
+                "HTTP {} should be one of {expected_kinds:?} without text, got {said:?} then {other:?}",
+                case.status
+            )),
+        };
+    }
+    let text = recorded_text(case);
+    let consistent = match outcome {
+        Ok(_) => said == text,
+        Err(_) => text.starts_with(&said),
+    };
+    if !consistent {
+        return Err(format!(
+            "the client said {said:?}; the recording holds {text:?}"
+        ));
+    }
+    if let Some(thought) = thought_texts(case)
+        .into_iter()
+        .find(|t| said.contains(t.as_str()))
+    {
+        return Err(format!("a thought summary was spoken: {thought:?}"));
+    }
+    Ok(())
+}
+
+fn check_expected(
+    case: &ReplayCase,
+    expected: &Outcome,
+    deltas: &[String],
+    outcome: &Result<Completion, AiError>,
+) -> Result<(), String> {
+    let said = deltas.concat();
+    let text_matches = |text: &Text| match text {
+        Is(exact) => said == *exact,
+        Recorded { starts } => said == recorded_text(case) && said.starts_with(starts),
+    };
+    let ok = match (expected, outcome) {
+        (Answer(text, finish), Ok(done)) => {
+            let finish_matches = match finish {
+                Stop => done.finish == FinishReason::Stop,
+                MaxTokens => done.finish == FinishReason::MaxTokens,
+            };
+            text_matches(text) && finish_matches && done.model == PRIMARY
+        }
+        (PartialThenError(text, kind), Err(error)) => {
+            !said.is_empty() && text_matches(text) && error.kind() == *kind
+        }
+        (Blocked(reason), Err(AiError::Blocked(got))) => said.is_empty() && got == reason,
+        (
+            RateLimited { daily, retry_after },
+            Err(AiError::RateLimited {
+                daily: got_daily,
+                retry_after: got_retry,
+            }),
+        ) => said.is_empty() && daily == got_daily && got_retry == &Some(*retry_after),
+        (Error(kind, message), Err(error)) => {
+            said.is_empty() && error.kind() == *kind && error.to_string().contains(message)
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected {expected:?}, got {said:?} then {outcome:?}"
+        ))
+    }
+}
+
+fn all_cases() -> Vec<ReplayCase> {
+    let dir = replay_cases_dir();
+    let cases = ReplayCase::load_all(&dir).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        cases.len() >= MIN_CASES,
+        "found {} recorded cases in {}, expected at least {MIN_CASES}",
+        cases.len(),
+        dir.display()
+    );
+    cases
+}
+
+fn expected_for(name: &str) -> Option<&'static Expected> {
+    EXPECTED.iter().find(|e| e.case == name)
+}
+
+/// Every row names a case that exists, once; every case has a row.
+fn table_problems(cases: &[ReplayCase]) -> Vec<String> {
+    let names: BTreeSet<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for row in EXPECTED {
+        if !names.contains(row.case) {
+            problems.push(format!(
+                "{}: in EXPECTED but not recorded (stale row?)",
+                row.case
+            ));
+        }
+        if !seen.insert(row.case) {
+            problems.push(format!("{}: more than one row in EXPECTED", row.case));
+        }
+    }
+    for name in names {
+        if expected_for(name).is_none() {
+            problems.push(format!(
+                "{name}: a new recording; it was run against its own bytes, now give it a row \
+                 in EXPECTED"
+            ));
+        }
+    }
+    problems
+}
+
+#[tokio::test]
+async fn every_recorded_case_gives_its_expected_outcome() {
+    let cases = all_cases();
+    let mut failures = table_problems(&cases);
+    for case in &cases {
+        let (fake, deltas, outcome) = replay(case, false).await;
+        let mut problems = Vec::new();
+        if let Err(problem) = check_against_the_recording(case, &deltas, &outcome) {
+            problems.push(problem);
+        }
+        if let Some(expected) = expected_for(&case.name)
+            && let Err(problem) = check_expected(case, &expected.outcome, &deltas, &outcome)
+        {
+            problems.push(problem);
+        }
+        if fake.requests().len() != 1 {
+            problems.push(format!(
+                "{} requests with retries off",
+                fake.requests().len()
+            ));
+        }
+        failures.extend(problems.into_iter().map(|p| format!("{}: {p}", case.name)));
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn the_retry_policy_reacts_to_each_recorded_case() {
+    let cases = all_cases();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let Some(expected) = expected_for(&case.name) else {
+            // Reported by the table check of the test above.
+            continue;
+        };
+        // The case is queued once: a retry or the fallback model gets the default reply.
+        let (fake, deltas, outcome) = replay(case, true).await;
+        let models: Vec<String> = fake.requests().iter().map(|r| r.model.clone()).collect();
+        let answered_by = |model: &str| {
+            deltas.concat() == DEFAULT_REPLY
+                && outcome
+                    .as_ref()
+                    .is_ok_and(|done| done.model == model && done.finish == FinishReason::Stop)
+        };
+        let ok = match expected.next {
+            Nothing => {
+                models == [PRIMARY]
+                    && check_expected(case, &expected.outcome, &deltas, &outcome).is_ok()
+            }
+            Retry => models == [PRIMARY, PRIMARY] && answered_by(PRIMARY),
+            Fallback => models == [PRIMARY, FALLBACK] && answered_by(FALLBACK),
+        };
+        if !ok {
+            failures.push(format!(
+                "{}: expected {:?}, got requests {models:?}, {:?} then {outcome:?}",
+                case.name,
+                expected.next,
+                deltas.concat()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
