@@ -3,8 +3,9 @@
 //! Module map: `config` (environment), `telemetry` (Cloud Logging JSON), `store` (Postgres and
 //! SQLite behind one API), `assistant` (smart commands, math, persona; pure), `ai` (Gemini and
 //! the offline model), `limits` (rate limits, AI budgets), `turn` (one command, end to end),
-//! `http` (router, middleware, resources), `ws` (the voice socket), `app` (wiring, shutdown),
-//! `cli` (subcommands).
+//! `weather` (the Open-Meteo client, weather questions and spoken answers), `http` (router,
+//! middleware, resources), `ws` (the voice socket), `app` (wiring, shutdown), `cli`
+//! (subcommands).
 #![forbid(unsafe_code)]
 
 pub mod ai;
@@ -17,4 +18,5 @@ pub mod limits;
 pub mod store;
 pub mod telemetry;
 pub mod turn;
+pub mod weather;
 pub mod ws;
