@@ -13,6 +13,7 @@
 
 mod cache;
 mod client;
+mod question;
 mod wire;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
 
 pub use client::WeatherClient;
+pub use question::{WeatherAspect, WeatherQuestion, WeatherWhen, parse_weather_question};
 
 pub const DEFAULT_FORECAST_BASE_URL: &str = "https://api.open-meteo.com";
 pub const DEFAULT_GEOCODING_BASE_URL: &str = "https://geocoding-api.open-meteo.com";
