@@ -13,7 +13,9 @@
 
 mod cache;
 mod client;
+mod conditions;
 mod question;
+mod speech;
 mod wire;
 
 use std::time::Duration;
@@ -22,7 +24,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
 
 pub use client::WeatherClient;
+pub use conditions::{Condition, describe_weather_code};
 pub use question::{WeatherAspect, WeatherQuestion, WeatherWhen, parse_weather_question};
+pub use speech::{card, speak};
 
 pub const DEFAULT_FORECAST_BASE_URL: &str = "https://api.open-meteo.com";
 pub const DEFAULT_GEOCODING_BASE_URL: &str = "https://geocoding-api.open-meteo.com";
@@ -196,7 +200,7 @@ pub struct Current {
     pub temperature: f64,
     /// Feels-like temperature.
     pub apparent_temperature: Option<f64>,
-    /// WMO weather interpretation code (0 clear sky … 95–99 thunderstorms).
+    /// WMO weather interpretation code (see [`describe_weather_code`]).
     pub weather_code: Option<u8>,
     pub wind_speed: Option<f64>,
     pub is_day: bool,
