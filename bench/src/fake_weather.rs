@@ -22,9 +22,24 @@
 //! Paris (Tennessee), New York and Austin, with GeoNames' coordinates and populations. Any
 //! coordinates get a forecast (the nearest city's script within ~50 km, else a mild default);
 //! any other name gets no results.
+//!
+//! In-process tests drive it through [`FakeWeather`]; browser tests run the `fake-weather`
+//! binary and drive it over HTTP:
+//!
+//! | Route | Effect |
+//! |---|---|
+//! | `POST /__fake/faults?endpoint=forecast\|geocoding[&persistent=true]` | queue one [`WeatherFault`] or a JSON array of them (persistent: one fault for every request until cleared) |
+//! | `DELETE /__fake/faults` | drop every fault |
+//! | `GET /__fake/requests`, `DELETE /__fake/requests` | the recorded requests ([`RecordedWeatherRequest`] as JSON) |
+//! | `GET /__fake/stats` | `{"forecast_requests", "geocoding_requests", "queued_faults"}` |
+//! | `POST /__fake/now` | pin the clock: `{"now": "2026-04-08T14:05:00Z"}`, or `{"now": null}` for real time |
+//!
+//! Faults in JSON are tagged with `kind`: `{"kind": "status", "code": 500}`,
+//! `{"kind": "status", "code": 400, "reason": "…"}`, `{"kind": "delay", "delay_ms": 5000}`,
+//! `{"kind": "malformed_json"}`, `{"kind": "wrong_shape"}`.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -228,7 +243,13 @@ pub struct FakeWeather {
 impl FakeWeather {
     /// Serves on an ephemeral port of 127.0.0.1.
     pub async fn start(config: FakeWeatherConfig) -> anyhow::Result<FakeWeather> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    pub async fn start_on(
+        addr: SocketAddr,
+        config: FakeWeatherConfig,
+    ) -> anyhow::Result<FakeWeather> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("fake-weather: binding {addr}"))?;
@@ -244,6 +265,16 @@ impl FakeWeather {
         let app = Router::new()
             .route("/v1/forecast", get(forecast))
             .route("/v1/search", get(search))
+            .route(
+                "/__fake/faults",
+                axum::routing::post(control_push_faults).delete(control_clear_faults),
+            )
+            .route(
+                "/__fake/requests",
+                get(control_requests).delete(control_clear_requests),
+            )
+            .route("/__fake/stats", get(control_stats))
+            .route("/__fake/now", axum::routing::post(control_now))
             .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found") })
             .with_state(shared.clone());
         let (shutdown, mut stop) = watch::channel(false);
@@ -266,9 +297,15 @@ impl FakeWeather {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`: the base URL for both the forecast and the geocoding API.
+    /// `http://127.0.0.1:PORT`: the base URL for both the forecast and the geocoding API
+    /// (an unspecified bind address is reported as loopback).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
     }
 
     pub fn config(&self) -> FakeWeatherConfig {
@@ -421,6 +458,95 @@ impl Shared {
     }
 }
 
+#[derive(Deserialize)]
+struct FaultTarget {
+    endpoint: Endpoint,
+    #[serde(default)]
+    persistent: bool,
+}
+
+/// `POST /__fake/faults?endpoint=…` with one fault or an array of them.
+async fn control_push_faults(
+    State(shared): State<Arc<Shared>>,
+    Query(target): Query<FaultTarget>,
+    body: axum::body::Bytes,
+) -> Response {
+    let faults: Result<Vec<WeatherFault>, _> = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => items.into_iter().map(serde_json::from_value).collect(),
+        Ok(one) => serde_json::from_value(one).map(|fault| vec![fault]),
+        Err(error) => return bad_request(&format!("fault body is not JSON: {error}")),
+    };
+    let faults = match faults {
+        Ok(faults) => faults,
+        Err(error) => return bad_request(&format!("not a fault: {error}")),
+    };
+    let mut state = shared.lock();
+    if target.persistent {
+        state
+            .persistent
+            .retain(|(endpoint, _)| *endpoint != target.endpoint);
+        if let Some(fault) = faults.into_iter().next() {
+            state.persistent.push((target.endpoint, fault));
+        }
+    } else {
+        state
+            .faults
+            .extend(faults.into_iter().map(|fault| (target.endpoint, fault)));
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn control_clear_faults(State(shared): State<Arc<Shared>>) -> Response {
+    let mut state = shared.lock();
+    state.faults.clear();
+    state.persistent.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn control_requests(State(shared): State<Arc<Shared>>) -> Response {
+    let requests = shared.lock().requests.clone();
+    axum::Json(requests).into_response()
+}
+
+async fn control_clear_requests(State(shared): State<Arc<Shared>>) -> Response {
+    shared.lock().requests.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn control_stats(State(shared): State<Arc<Shared>>) -> Response {
+    let state = shared.lock();
+    let count = |endpoint: Endpoint| {
+        state
+            .requests
+            .iter()
+            .filter(|request| request.endpoint == endpoint)
+            .count()
+    };
+    axum::Json(json!({
+        "forecast_requests": count(Endpoint::Forecast),
+        "geocoding_requests": count(Endpoint::Geocoding),
+        "queued_faults": state.faults.len(),
+    }))
+    .into_response()
+}
+
+/// `POST /__fake/now` with `{"now": "<RFC 3339>"}` or `{"now": null}`.
+async fn control_now(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let now = match serde_json::from_slice::<Value>(&body) {
+        Ok(value) => match value.get("now") {
+            Some(Value::Null) => None,
+            Some(Value::String(text)) => match DateTime::parse_from_rfc3339(text) {
+                Ok(time) => Some(time.with_timezone(&Utc)),
+                Err(error) => return bad_request(&format!("now is not RFC 3339: {error}")),
+            },
+            _ => return bad_request("expected {\"now\": \"<RFC 3339>\" | null}"),
+        },
+        Err(error) => return bad_request(&format!("body is not JSON: {error}")),
+    };
+    shared.lock().config.now = now;
+    StatusCode::NO_CONTENT.into_response()
+}
+
 /// Applies a fault: a response to send instead of the real one, or None to answer normally
 /// (after a delay).
 async fn fault_response(fault: WeatherFault) -> Option<Response> {
@@ -543,7 +669,8 @@ async fn search(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap)
     json_body(StatusCode::OK, Value::Object(body).to_string())
 }
 
-/// One result in Open-Meteo's field order, empty fields left out.
+/// One result with Open-Meteo's fields, empty ones left out. (Keys come out sorted: the
+/// workspace's serde_json has no `preserve_order`, and JSON readers must not care.)
 fn geocoding_result(city: &FakeCity) -> Value {
     let mut result = Map::new();
     result.insert("id".into(), json!(city.id));
@@ -1185,6 +1312,93 @@ mod tests {
         assert!(diurnal(4) < 0.05 && diurnal(4) >= 0.0);
         assert!(diurnal(10) > 0.4 && diurnal(10) < 0.6);
         assert!((0..24).all(|hour| (0.0..=1.0).contains(&diurnal(hour))));
+    }
+
+    #[tokio::test]
+    async fn the_control_surface_scripts_faults_and_the_clock() {
+        let fake = FakeWeather::start(FakeWeatherConfig::default())
+            .await
+            .unwrap();
+        let base = fake.base_url();
+        let http = reqwest::Client::new();
+        let response = http
+            .post(format!("{base}/__fake/faults?endpoint=forecast"))
+            .body(r#"[{"kind": "status", "code": 400, "reason": "nope"}, {"kind": "malformed_json"}]"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        let response = http
+            .post(format!("{base}/__fake/now"))
+            .body(r#"{"now": "2026-04-08T14:05:00Z"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+
+        let forecast =
+            format!("{base}/v1/forecast?latitude=48.85&longitude=2.35&daily=sunrise&timezone=auto");
+        let first = http.get(&forecast).send().await.unwrap();
+        assert_eq!(first.status(), 400);
+        assert_eq!(
+            first.json::<Value>().await.unwrap(),
+            json!({"error": true, "reason": "nope"})
+        );
+        let second = http
+            .get(&forecast)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(serde_json::from_str::<Value>(&second).is_err());
+        let third: Value = http
+            .get(&forecast)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(third["timezone"], "Europe/Paris");
+        assert_eq!(third["daily"]["time"][0], "2026-04-08");
+
+        let none: Value = http
+            .get(format!(
+                "{base}/v1/search?name=Atlantis&count=1&language=en&format=json"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(none.get("results").is_none() && none.get("generationtime_ms").is_some());
+
+        let stats: Value = http
+            .get(format!("{base}/__fake/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            stats,
+            json!({"forecast_requests": 3, "geocoding_requests": 1, "queued_faults": 0})
+        );
+        let requests: Vec<RecordedWeatherRequest> = http
+            .get(format!("{base}/__fake/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(requests[3].param("name"), Some("Atlantis"));
+        assert_eq!(fake.request_count(Endpoint::Forecast), 3);
+        fake.shutdown().await;
     }
 
     #[test]
