@@ -6,7 +6,7 @@
 //! AI budgets), `turns` (the turns service: one command, end to end), `error` (the errors
 //! clients see), `state` (what handlers share), `hub` (each user's open sockets), `identity` (who is calling), `http` (router, middleware, resources), `ws`
 //! (the voice socket), `net` (the accept loop and connection limits), `server` (wiring,
-//! shutdown), `cli` (subcommands).
+//! shutdown), `weather` (Open-Meteo), `cli` (subcommands).
 #![forbid(unsafe_code)]
 
 pub mod ai;
@@ -25,4 +25,5 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod turns;
+pub mod weather;
 pub mod ws;

@@ -1,9 +1,10 @@
-//! Tools that exercise Ballsy from the outside: the fake Gemini server, the load generator,
-//! the WebSocket echo floor and the benchmark suite (`cargo run --release -p ballsy-bench --bin
-//! bench -- all`, see bench/README.md).
+//! Tools that exercise Ballsy from the outside: the fake Gemini and Open-Meteo servers, the
+//! load generator, the WebSocket echo floor and the benchmark suite (`cargo run --release -p
+//! ballsy-bench --bin bench -- all`, see bench/README.md).
 
 pub mod echo;
 pub mod fake_gemini;
+pub mod fake_weather;
 pub mod loadgen;
 pub mod process;
 pub mod suite;

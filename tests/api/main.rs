@@ -1,6 +1,7 @@
 //! Integration tests: the real server over real sockets, against SQLite and (when
 //! BALLSY_TEST_DATABASE_URL is set) PostgreSQL, with the fake Gemini server standing in for
-//! Google. One test binary, so the crate links once.
+//! Google and the fake Open-Meteo for the weather APIs. One test binary, so the crate links
+//! once.
 
 mod helpers;
 
@@ -17,4 +18,5 @@ mod process;
 mod replay;
 mod server;
 mod store;
+mod weather;
 mod ws;
