@@ -37,16 +37,38 @@ wait_for_port() {
 pids+=($!)
 fake_port=$(wait_for_port "$work/fake.log" 'http://127.0.0.1:[0-9]*')
 
-# The fake Gemini answers questions and transcribes uploads, so voice is exercised too; limits
-# are off because schemathesis sends thousands of requests from one address.
-env -i PATH="$PATH" PORT=0 DATABASE_URL="sqlite://$work/st.db" GEMINI_API_KEY=schemathesis \
-  GEMINI_BASE_URL="http://127.0.0.1:$fake_port" RATE_LIMIT_ENABLED=false LOG_FORMAT=json \
-  LOG_LEVEL=warn "$ballsy_bin" > "$work/ballsy.log" 2>&1 &
-pids+=($!)
-port=$(wait_for_port "$work/ballsy.log" '"port":[0-9]*')
+run_against() {
+  local label=$1 database_url=$2
+  echo "--- schemathesis on $label"
+  # The fake Gemini answers questions and transcribes uploads, so voice is exercised too; limits
+  # are off because schemathesis sends thousands of requests from one address.
+  env -i PATH="$PATH" PORT=0 DATABASE_URL="$database_url" GEMINI_API_KEY=schemathesis \
+    GEMINI_BASE_URL="http://127.0.0.1:$fake_port" RATE_LIMIT_ENABLED=false LOG_FORMAT=json \
+    LOG_LEVEL=warn "$ballsy_bin" > "$work/ballsy-$label.log" 2>&1 &
+  local server=$!
+  pids+=("$server")
+  local port
+  port=$(wait_for_port "$work/ballsy-$label.log" '"port":[0-9]*')
+  "$venv/bin/st" --config-file "$(dirname "$0")/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
+    --max-examples "$max_examples" \
+    --seed 20261124 \
+    --request-timeout 30 \
+    --no-color
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+}
 
-"$venv/bin/st" --config-file "$(dirname "$0")/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
-  --max-examples "$max_examples" \
-  --seed 20261124 \
-  --request-timeout 30 \
-  --no-color
+run_against sqlite "sqlite://$work/st.db"
+
+# PostgreSQL too, whenever a test server is configured (CI always has one).
+if [ -n "${BALLSY_TEST_DATABASE_URL:-}" ]; then
+  db="schemathesis_$$"
+  psql -q "$BALLSY_TEST_DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
+  trap 'cleanup; psql -q "$BALLSY_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+  run_against postgres "${BALLSY_TEST_DATABASE_URL%/*}/$db"
+elif [ -n "${BALLSY_REQUIRE_POSTGRES:-}" ]; then
+  echo "BALLSY_REQUIRE_POSTGRES is set but BALLSY_TEST_DATABASE_URL is not" >&2
+  exit 1
+else
+  echo "skipped schemathesis on PostgreSQL: BALLSY_TEST_DATABASE_URL is not set"
+fi

@@ -635,13 +635,11 @@ async fn error_from_response(response: reqwest::Response) -> AiError {
 fn error_from_body(error: &Value, retry_after_header: Option<Duration>) -> AiError {
     let code = error.get("code").and_then(Value::as_u64).unwrap_or(0);
     let status = error.get("status").and_then(Value::as_str).unwrap_or("");
-    let message = error
+    let full_message = error
         .get("message")
         .and_then(Value::as_str)
-        .unwrap_or("no message")
-        .chars()
-        .take(300)
-        .collect::<String>();
+        .unwrap_or("no message");
+    let message = full_message.chars().take(300).collect::<String>();
     let details = error
         .get("details")
         .and_then(Value::as_array)
@@ -669,7 +667,7 @@ fn error_from_body(error: &Value, retry_after_header: Option<Duration>) -> AiErr
                 .unwrap_or_default();
             // A limit of 0 means the plan has no quota for this model at all (the free tier of
             // some models); waiting until tomorrow would not help.
-            let no_quota = message.contains("limit: 0,")
+            let no_quota = full_message.contains("limit: 0,")
                 || violations
                     .iter()
                     .any(|v| v.get("quotaValue").and_then(Value::as_str) == Some("0"));

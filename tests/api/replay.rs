@@ -111,9 +111,10 @@ const EXPECTED: &[Expected] = &[
     row("http403-key-leaked", Error("auth", "reported as leaked"), Nothing),
     row("http403-service-blocked", Error("auth", "StreamGenerateContent are blocked"), Nothing),
     row("http404-model-not-found", Error("not_found", "models/gemini-3.6-flahs is not found"), Fallback),
-    // Per-minute, per-minute and per-day violations at once, all with limit 0 (no free tier
-    // for the model): the per-day one makes it a daily quota, so the fallback model is tried.
-    row("http429-free-tier-limit-0", RateLimited { daily: true, retry_after: Duration::from_secs(55) }, Fallback),
+    // Per-minute, per-minute and per-day violations at once, all with limit 0: the plan has no
+    // quota for this model at all, which waiting until tomorrow would not change. The fallback
+    // model (its own quota) is tried.
+    row("http429-free-tier-limit-0", Error("no_quota", "You exceeded your current quota"), Fallback),
     row("http429-per-day", RateLimited { daily: true, retry_after: Duration::from_secs(48) }, Fallback),
     // RetryInfo's "1s" wins over the message's "Please retry in 1.309977334s".
     row("http429-per-minute-retry-1s", RateLimited { daily: false, retry_after: Duration::from_secs(1) }, Retry),
@@ -234,7 +235,7 @@ fn check_against_the_recording(
             400 => &["bad_request"],
             401 | 403 => &["auth"],
             404 => &["not_found"],
-            429 => &["rate_limited", "quota_daily"],
+            429 => &["rate_limited", "quota_daily", "no_quota"],
             500..=599 => &["unavailable"],
             _ => &[],
         };

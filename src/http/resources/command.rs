@@ -17,7 +17,9 @@ pub struct CommandRequest {
     #[schema(
         min_length = 1,
         max_length = 1000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*\S[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        // At least one character that is neither whitespace, nor a control, nor invisible
+        // (the same sets as turns::command), and no controls but tab and newlines anywhere.
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     pub command: String,
     /// Accepted for compatibility with the predecessor's clients and ignored: the caller is

@@ -91,7 +91,11 @@ pub struct ConversationDetail {
 #[allow(dead_code)]
 pub struct ListQuery {
     /// Only conversations with a command or reply containing this text (case-insensitive).
-    #[param(max_length = 200, required = false)]
+    #[param(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$",
+        required = false
+    )]
     pub q: Option<String>,
     /// Only conversations with a smaller id (the next page).
     #[param(value_type = Option<i64>, minimum = 1, required = false)]
@@ -159,7 +163,15 @@ fn parse_list_query(raw: Option<&str>) -> Result<ListParams, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/conversation", tag = "conversation",
-    responses((status = 200, body = ConversationResponse), (status = 503, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ConversationResponse, links(
+            ("Detail" = (operation_id = "conversation_detail",
+                parameters(("id" = "$response.body#/conversation_id")))),
+            ("Reopen" = (operation_id = "conversation_reopen",
+                parameters(("id" = "$response.body#/conversation_id")))),
+        )),
+        (status = 503, body = ErrorBody),
+    ))]
 pub async fn current(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,7 +193,13 @@ pub async fn current(
 
 /// Ends the current conversation (it stays in the list of past ones) and opens an empty one.
 #[utoipa::path(delete, path = "/api/conversation", tag = "conversation",
-    responses((status = 200, body = NewConversation), (status = 503, body = ErrorBody)))]
+    responses(
+        (status = 200, body = NewConversation, links(
+            ("Undo" = (operation_id = "conversation_reopen",
+                parameters(("id" = "$response.body#/previous_conversation_id")))),
+        )),
+        (status = 503, body = ErrorBody),
+    ))]
 pub async fn restart(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,6 +239,7 @@ pub async fn list(
 
 /// One of the caller's conversations with every message; another user's id is 404.
 #[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversation",
+    operation_id = "conversation_detail",
     params(("id" = i64, Path, description = "A conversation id")),
     responses((status = 200, body = ConversationDetail), (status = 404, body = ErrorBody)))]
 pub async fn detail(
@@ -247,6 +266,7 @@ pub async fn detail(
 /// Makes a past conversation the open one again (it continues where it left off; the current
 /// one is ended, or dropped if it is still empty).
 #[utoipa::path(post, path = "/api/conversations/{id}/reopen", tag = "conversation",
+    operation_id = "conversation_reopen",
     params(("id" = i64, Path, description = "A conversation id")),
     responses((status = 200, body = ConversationResponse), (status = 404, body = ErrorBody)))]
 pub async fn reopen(

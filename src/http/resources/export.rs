@@ -49,10 +49,21 @@ fn parse_format(query: Option<&str>) -> Result<Format, ApiError> {
 }
 
 /// Every conversation of the caller, with timestamps, sources, statuses and actions.
+/// The query string, for the OpenAPI document.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExportQuery {
+    /// `json` (the default) or `md` (Markdown).
+    #[param(pattern = "^(json|md|markdown)$", required = false)]
+    pub format: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/export", tag = "privacy",
-    params(("format" = Option<String>, Query, description = "`json` (default) or `md`")),
+    params(ExportQuery),
     responses(
-        (status = 200, description = "The export as an attachment (JSON, or Markdown with `format=md`)", body = Export),
+        (status = 200, description = "The export as an attachment: JSON, or Markdown with `format=md`",
+            content((Export = "application/json"), (String = "text/markdown"))),
         (status = 422, body = ErrorBody),
     ))]
 pub async fn export(
