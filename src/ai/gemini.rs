@@ -654,12 +654,19 @@ fn error_from_body(error: &Value, retry_after_header: Option<Duration>) -> AiErr
     };
     match (code, status) {
         (429, _) | (_, "RESOURCE_EXHAUSTED") => {
-            let retry_after = detail_of("google.rpc.RetryInfo")
-                .and_then(|d| d.get("retryDelay"))
-                .and_then(Value::as_str)
-                .and_then(parse_duration)
-                .or_else(|| parse_retry_in_message(&message))
-                .or(retry_after_header);
+            // RetryInfo is rounded down to whole seconds ("1s" beside "retry in 1.309977334s"):
+            // waiting only that long earns another 429, so the longer of the two wins.
+            let retry_after = [
+                detail_of("google.rpc.RetryInfo")
+                    .and_then(|d| d.get("retryDelay"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_duration),
+                parse_retry_in_message(full_message),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .or(retry_after_header);
             let violations = detail_of("google.rpc.QuotaFailure")
                 .and_then(|d| d.get("violations"))
                 .and_then(Value::as_array)
@@ -680,6 +687,15 @@ fn error_from_body(error: &Value, retry_after_header: Option<Duration>) -> AiErr
                     .is_some_and(|id| id.contains("PerDay"))
             });
             AiError::RateLimited { retry_after, daily }
+        }
+        // An invalid key comes back as 400 INVALID_ARGUMENT; its ErrorInfo reason says what it
+        // is, so operators see a credentials problem rather than a malformed request.
+        _ if detail_of("google.rpc.ErrorInfo")
+            .and_then(|d| d.get("reason"))
+            .and_then(Value::as_str)
+            .is_some_and(|reason| reason.starts_with("API_KEY_")) =>
+        {
+            AiError::Auth(message)
         }
         (400, _) | (_, "INVALID_ARGUMENT") | (_, "FAILED_PRECONDITION") => {
             AiError::BadRequest(message)

@@ -137,22 +137,22 @@ impl AiError {
                 "My AI service is getting too many questions right now. Please try again in a minute."
             }
             AiError::NoQuota(_) => {
-                "My AI service isn't available on this server's plan right now, so I'll search the web for that instead."
+                "My AI service isn't available on this server's plan right now. Here's a web search for it instead."
             }
             AiError::Unavailable(_) | AiError::Transport(_) | AiError::Protocol(_) => {
-                "I couldn't reach my AI service just now, so I'll search the web for that instead."
+                "I couldn't reach my AI service just now. Here's a web search for it instead."
             }
             AiError::Timeout(_) => {
-                "My AI service took too long to answer, so I'll search the web for that instead."
+                "My AI service took too long to answer. Here's a web search for it instead."
             }
             AiError::Blocked(_) => {
                 "I'd rather not answer that one. Could you ask me something else?"
             }
             AiError::BadRequest(_) | AiError::Auth(_) | AiError::NotFound(_) => {
-                "My AI service isn't set up correctly right now, so I'll search the web for that instead."
+                "My AI service isn't working right now. Here's a web search for it instead."
             }
             AiError::EmptyAnswer => {
-                "I don't have a good answer for that, so I'll search the web instead."
+                "I don't have a good answer for that. Here's a web search for it instead."
             }
             AiError::Offline => offline::OFFLINE_ANSWER,
         }

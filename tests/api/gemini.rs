@@ -435,7 +435,7 @@ async fn persistent_failure_gives_a_clear_sentence_and_a_search() {
         reply["response"]
             .as_str()
             .unwrap()
-            .contains("search the web")
+            .contains("Here's a web search for it instead.")
     );
     let history: Value = app
         .client

@@ -105,7 +105,8 @@ const EXPECTED: &[Expected] = &[
     row("derived-3.6-flash-thoughts", Answer(Is("Scoop"), Stop), Nothing),
     row("derived-3.7-flash-prompt-blocked", Blocked("PROHIBITED_CONTENT"), Nothing),
     // A bad key is a 400 on the Developer API, not a 401/403.
-    row("http400-api-key-invalid", Error("bad_request", "API key not valid"), Nothing),
+    // Sent as 400, but its ErrorInfo reason (API_KEY_INVALID) makes it a credentials error.
+    row("http400-api-key-invalid", Error("auth", "API key not valid"), Nothing),
     row("http400-budget-and-level", Error("bad_request", "only one of thinking budget and thinking level"), Nothing),
     row("http400-thinking-minimal-unsupported", Error("bad_request", "Thinking level MINIMAL is not supported"), Nothing),
     row("http403-key-leaked", Error("auth", "reported as leaked"), Nothing),
@@ -115,11 +116,11 @@ const EXPECTED: &[Expected] = &[
     // quota for this model at all, which waiting until tomorrow would not change. The fallback
     // model (its own quota) is tried.
     row("http429-free-tier-limit-0", Error("no_quota", "You exceeded your current quota"), Fallback),
-    row("http429-per-day", RateLimited { daily: true, retry_after: Duration::from_secs(48) }, Fallback),
-    // RetryInfo's "1s" wins over the message's "Please retry in 1.309977334s".
-    row("http429-per-minute-retry-1s", RateLimited { daily: false, retry_after: Duration::from_secs(1) }, Retry),
+    row("http429-per-day", RateLimited { daily: true, retry_after: Duration::from_nanos(48_180_526_505) }, Fallback),
+    // RetryInfo says "1s", the message "Please retry in 1.309977334s": the longer wait wins.
+    row("http429-per-minute-retry-1s", RateLimited { daily: false, retry_after: Duration::from_nanos(1_309_977_334) }, Retry),
     // Too long to wait inside a voice turn: the fallback model has its own quota.
-    row("http429-per-minute-retry-58s", RateLimited { daily: false, retry_after: Duration::from_secs(58) }, Fallback),
+    row("http429-per-minute-retry-58s", RateLimited { daily: false, retry_after: Duration::from_nanos(58_217_843_437) }, Fallback),
     row("http500-internal", Error("unavailable", "An internal error has occurred"), Retry),
     row("http503-high-demand", Error("unavailable", "experiencing high demand"), Retry),
     row("http503-overloaded", Error("unavailable", "The model is overloaded"), Retry),
@@ -232,7 +233,7 @@ fn check_against_the_recording(
     let said = deltas.concat();
     if case.status != 200 {
         let expected_kinds: &[&str] = match case.status {
-            400 => &["bad_request"],
+            400 => &["bad_request", "auth"],
             401 | 403 => &["auth"],
             404 => &["not_found"],
             429 => &["rate_limited", "quota_daily", "no_quota"],
@@ -415,4 +416,111 @@ async fn the_retry_policy_reacts_to_each_recorded_case() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// How the turn that meets a recorded response ends: who the page says answered, and how.
+#[rustfmt::skip]
+const TURN_ENDINGS: &[(&str, &str, &str)] = &[
+    ("composed-text-then-usage-only", "gemini", "cut_off"),
+    ("derived-1.5-flash-safety", "gemini", "refused"),
+    ("derived-2.5-flash-max-tokens-partial", "gemini", "truncated"),
+    ("derived-2.5-flash-model-armor-block", "gemini", "refused"),
+    ("derived-2.5-pro-max-tokens-empty", "gemini", "truncated"),
+    ("derived-3-flash-short-answer", "gemini", "complete"),
+    ("derived-3-pro-reasoning", "gemini", "complete"),
+    ("derived-3.6-flash-thoughts", "gemini", "complete"),
+    ("derived-3.7-flash-prompt-blocked", "gemini", "refused"),
+    ("http400-api-key-invalid", "fallback", "failed"),
+    ("http400-budget-and-level", "fallback", "failed"),
+    ("http400-thinking-minimal-unsupported", "fallback", "failed"),
+    ("http403-key-leaked", "fallback", "failed"),
+    ("http403-service-blocked", "fallback", "failed"),
+    ("http404-model-not-found", "fallback", "failed"),
+    ("http429-free-tier-limit-0", "fallback", "failed"),
+    ("http429-per-day", "fallback", "failed"),
+    ("http429-per-minute-retry-1s", "fallback", "failed"),
+    ("http429-per-minute-retry-58s", "fallback", "failed"),
+    ("http500-internal", "fallback", "failed"),
+    ("http503-high-demand", "fallback", "failed"),
+    ("http503-overloaded", "fallback", "failed"),
+    ("sse-2.0-flash-paris", "gemini", "complete"),
+    ("sse-2.5-flash-count", "gemini", "complete"),
+    ("sse-2.5-pro-grounding", "gemini", "complete"),
+    ("sse-2.5-pro-thought-parts", "gemini", "complete"),
+    ("sse-3-flash-code-execution", "gemini", "complete"),
+    ("sse-3-flash-server-tools", "gemini", "complete"),
+    ("sse-3-flash-vertex-one-chunk", "gemini", "complete"),
+    ("sse-3-pro-empty-text-tail", "gemini", "complete"),
+    // Until the client runs function calls, a call with no text is an empty answer.
+    ("sse-3-pro-function-call", "fallback", "failed"),
+    ("sse-3.7-flash-lf-framing", "gemini", "complete"),
+    ("stream-error-event-500", "fallback", "failed"),
+];
+
+/// Every recorded response, end to end through a turn (retries and the fallback model as
+/// configured by default): the reply has a sensible spoken sentence and the badge the page
+/// shows for it (source and status).
+#[tokio::test]
+async fn every_recorded_case_gives_a_sensible_reply_with_the_right_badge() {
+    let app = crate::helpers::spawn_app(
+        crate::helpers::AppOptions::new(crate::helpers::Backend::Sqlite)
+            .with_gemini(FakeGeminiConfig::default())
+            .configure(|c| {
+                // Retries wait at most a little over a second each on the recorded delays.
+                c.gemini.timeout = Duration::from_secs(20);
+                c.ai_daily_requests_per_user = 10_000;
+            }),
+    )
+    .await;
+    let cases = ReplayCase::load_all(replay_cases_dir()).expect("the recorded cases load");
+    let mut actual = Vec::new();
+    let mut problems = Vec::new();
+    for case in &cases {
+        let reply = app.ask(&format!("[[fake:replay={}]]", case.name)).await;
+        let source = reply["source"].as_str().unwrap_or_default().to_owned();
+        let status = reply["status"].as_str().unwrap_or_default().to_owned();
+        let said = reply["response"].as_str().unwrap_or_default().to_owned();
+        if said.trim().is_empty() || said.contains("GEMINI") || said.contains('{') {
+            problems.push(format!(
+                "{}: not a sentence for a person: {said:?}",
+                case.name
+            ));
+        }
+        if let Some(thought) = thought_texts(case)
+            .into_iter()
+            .find(|t| said.contains(t.as_str()))
+        {
+            problems.push(format!(
+                "{}: a thought summary was spoken: {thought:?}",
+                case.name
+            ));
+        }
+        match TURN_ENDINGS.iter().find(|(name, _, _)| *name == case.name) {
+            Some((_, want_source, want_status)) => {
+                if (source.as_str(), status.as_str()) != (*want_source, *want_status) {
+                    problems.push(format!(
+                        "{}: badge {source}/{status}, expected {want_source}/{want_status}: {said:?}",
+                        case.name
+                    ));
+                }
+            }
+            None => problems.push(format!("{}: no expected ending in TURN_ENDINGS", case.name)),
+        }
+        let gist: String = said
+            .chars()
+            .take(60)
+            .collect::<String>()
+            .escape_debug()
+            .to_string();
+        actual.push(format!(
+            "    (\"{}\", \"{source}\", \"{status}\"), // {gist}",
+            case.name
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n\nwhat happened:\n{}",
+        problems.join("\n"),
+        actual.join("\n")
+    );
 }
