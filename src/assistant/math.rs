@@ -65,6 +65,18 @@ impl Number {
     pub fn is_integer(&self) -> bool {
         self.0.is_integer()
     }
+
+    /// The exact value, for the other parsers in this crate (units, durations).
+    pub(crate) fn as_rational(&self) -> &BigRational {
+        &self.0
+    }
+
+    /// Wraps an exact value computed elsewhere in this crate. The caller keeps it within
+    /// the calculator's bounds (the unit converter's values are products of bounded literals
+    /// and small constant factors).
+    pub(crate) fn from_rational(value: BigRational) -> Number {
+        Number(value)
+    }
 }
 
 impl From<i64> for Number {
@@ -425,6 +437,44 @@ pub(crate) fn number_word(word: &str) -> Option<NumberWord> {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(word))
         .map(|&(_, number_word)| number_word)
+}
+
+/// The longest spoken number at the start of `words` ("two hundred and five", "three point
+/// one four", "a thousand") and how many words it took. The value is `None` when the number
+/// has more than [`MAX_LITERAL_DIGITS`] digits. Shared with the quantity parser
+/// (`assistant::numbers`), so spoken numbers mean the same everywhere.
+pub(crate) fn spoken_number_prefix(words: &[NumberWord]) -> Option<(Option<BigRational>, usize)> {
+    let (token, next) = parse_spoken_number(words, 0)?;
+    match token {
+        Token::Number(value) => Some((Some(value), next)),
+        _ => Some((None, next)),
+    }
+}
+
+/// The decimal literal at the start of `text` (see [`read_literal`]: `5`, `1.5`, `1,000`) and
+/// its length in bytes, or `None` when `text` does not start with an ASCII digit. The value is
+/// `None` when the literal has more than [`MAX_LITERAL_DIGITS`] digits. A point with no digit
+/// after it ends the sentence, not the number: it is not part of the literal.
+pub(crate) fn read_digit_literal(text: &str) -> Option<(Option<BigRational>, usize)> {
+    if !text.starts_with(|character: char| character.is_ascii_digit()) {
+        return None;
+    }
+    // A literal worth reading has at most MAX_LITERAL_DIGITS digits plus separators; the
+    // bound keeps a long run of "1,1,1,…" linear to tokenize.
+    let run: Vec<char> = text
+        .chars()
+        .take_while(|character| character.is_ascii_digit() || matches!(character, ',' | '.'))
+        .take(4 * MAX_LITERAL_DIGITS)
+        .collect();
+    let (token, mut end) = read_literal(&run, 0);
+    if end > 0 && run[end - 1] == '.' {
+        end -= 1;
+    }
+    // The run is ASCII, so characters are bytes.
+    match token {
+        Token::Number(value) => Some((Some(value), end)),
+        _ => Some((None, end)),
+    }
 }
 
 /// Splits an expression into maths tokens, or `None` if any part is not maths.

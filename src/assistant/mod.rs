@@ -5,7 +5,10 @@
 //! [`Context`]; everything it wants persisted leaves in [`Reply`].
 
 pub mod commands;
+pub mod duration;
+mod lexer;
 pub mod math;
+pub mod numbers;
 pub mod persona;
 mod sites;
 pub mod text;
