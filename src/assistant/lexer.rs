@@ -209,6 +209,13 @@ pub(crate) fn match_phrase(tokens: &[Token<'_>], at: usize, phrase: &str) -> Opt
     (index > at).then_some(index)
 }
 
+/// The first of `phrases` that `tokens[at..]` starts with, and the index after it.
+pub(crate) fn match_any_phrase(tokens: &[Token<'_>], at: usize, phrases: &[&str]) -> Option<usize> {
+    phrases
+        .iter()
+        .find_map(|phrase| match_phrase(tokens, at, phrase))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

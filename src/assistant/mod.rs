@@ -4,6 +4,7 @@
 //! Pure: no I/O, no clock, no randomness. Everything a rule depends on arrives in
 //! [`Context`]; everything it wants persisted leaves in [`Reply`].
 
+pub mod clock;
 pub mod commands;
 pub mod duration;
 mod lexer;
