@@ -81,6 +81,11 @@ fn time_unit(token: &Token<'_>, after_digits: bool) -> Option<usize> {
         .position(|unit| token.is_any(unit.words) || (after_digits && token.is(unit.letter)))
 }
 
+/// Whether `token` names a time unit ("minutes", "hrs"; one-letter symbols excluded).
+pub(crate) fn is_time_unit_word(token: &Token<'_>) -> bool {
+    time_unit(token, false).is_some()
+}
+
 /// The duration starting at `tokens[at]`, in exact seconds, and the index after it.
 pub(crate) fn duration_at(tokens: &[Token<'_>], at: usize) -> Option<(BigRational, usize)> {
     let mut total = BigRational::zero();

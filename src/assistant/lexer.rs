@@ -178,6 +178,12 @@ pub(crate) fn is_sentence_punctuation(token: &Token<'_>) -> bool {
         )
 }
 
+/// Punctuation that only marks a pause inside a command (`, ; ! ? …`); unlike a point it is
+/// never part of anything the parsers read ("a.m.", "fl. oz"), so intent parsers drop it.
+pub(crate) fn is_pause(token: &Token<'_>) -> bool {
+    is_sentence_punctuation(token) && !token.is_symbol('.')
+}
+
 /// `tokens` without trailing sentence punctuation ("10 minutes." → "10 minutes").
 pub(crate) fn trim_trailing_punctuation<'t, 'a>(mut tokens: &'t [Token<'a>]) -> &'t [Token<'a>] {
     while let Some((last, rest)) = tokens.split_last() {
@@ -187,6 +193,32 @@ pub(crate) fn trim_trailing_punctuation<'t, 'a>(mut tokens: &'t [Token<'a>]) -> 
         tokens = rest;
     }
     tokens
+}
+
+/// `tokens` without leading `leading` and trailing `trailing` phrases (fillers such as "hey
+/// Ballsy", "can you", "please"). A trailing filler is only removed if something is left.
+pub(crate) fn strip_fillers<'t, 'a>(
+    tokens: &'t [Token<'a>],
+    leading: &[&str],
+    trailing: &[&str],
+) -> &'t [Token<'a>] {
+    let mut start = 0;
+    while let Some(next) = match_any_phrase(tokens, start, leading) {
+        start = next;
+    }
+    let mut tokens = &tokens[start..];
+    'trailing: loop {
+        for filler in trailing {
+            let length = Lexer::new(filler).count();
+            if tokens.len() > length
+                && match_phrase(tokens, tokens.len() - length, filler).is_some()
+            {
+                tokens = &tokens[..tokens.len() - length];
+                continue 'trailing;
+            }
+        }
+        return tokens;
+    }
 }
 
 /// Whether `tokens[at..]` starts with the tokens of `phrase` (a lowercase phrase tokenized
@@ -214,6 +246,16 @@ pub(crate) fn match_any_phrase(tokens: &[Token<'_>], at: usize, phrases: &[&str]
     phrases
         .iter()
         .find_map(|phrase| match_phrase(tokens, at, phrase))
+}
+
+/// Whether `text` contains `needle` (lowercase ASCII) anywhere, case-insensitively.
+pub(crate) fn contains_ascii(text: &str, needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    !needle.is_empty()
+        && text
+            .as_bytes()
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

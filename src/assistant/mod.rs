@@ -13,6 +13,7 @@ pub mod numbers;
 pub mod persona;
 mod sites;
 pub mod text;
+pub mod timers;
 
 pub use commands::{failure_fallback, needs_previous_result, route, uncertain_fallback};
 
