@@ -248,6 +248,23 @@ pub(crate) fn match_any_phrase(tokens: &[Token<'_>], at: usize, phrases: &[&str]
         .find_map(|phrase| match_phrase(tokens, at, phrase))
 }
 
+/// Whether `text` contains `needle` (lowercase ASCII) as a whole ASCII word, compared
+/// case-insensitively. Allocation-free: the cheap first check of the intent parsers.
+pub(crate) fn contains_word_ascii(text: &str, needle: &str) -> bool {
+    let bytes = text.as_bytes();
+    let needle = needle.as_bytes();
+    if needle.is_empty() || bytes.len() < needle.len() {
+        return false;
+    }
+    (0..=bytes.len() - needle.len()).any(|start| {
+        bytes[start..start + needle.len()].eq_ignore_ascii_case(needle)
+            && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric())
+            && bytes
+                .get(start + needle.len())
+                .is_none_or(|byte| !byte.is_ascii_alphanumeric())
+    })
+}
+
 /// Whether `text` contains `needle` (lowercase ASCII) anywhere, case-insensitively.
 pub(crate) fn contains_ascii(text: &str, needle: &str) -> bool {
     let needle = needle.as_bytes();
@@ -333,5 +350,13 @@ mod tests {
         assert_eq!(match_phrase(&tokens, 1, "kmh"), None);
         assert_eq!(match_phrase(&tokens, 4, "in mph please"), None);
         assert_eq!(match_phrase(&tokens, 0, ""), None);
+    }
+
+    #[test]
+    fn ascii_word_search() {
+        assert!(contains_word_ascii("Set a TIMER.", "timer"));
+        assert!(!contains_word_ascii("timers", "timer"));
+        assert!(contains_ascii("timers", "timer"));
+        assert!(!contains_word_ascii("", "timer"));
     }
 }

@@ -14,6 +14,7 @@ pub mod persona;
 mod sites;
 pub mod text;
 pub mod timers;
+pub mod units;
 
 pub use commands::{failure_fallback, needs_previous_result, route, uncertain_fallback};
 
