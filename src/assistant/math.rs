@@ -65,6 +65,18 @@ impl Number {
     pub fn is_integer(&self) -> bool {
         self.0.is_integer()
     }
+
+    /// The exact value, for the other parsers in this crate (units, durations).
+    pub(crate) fn as_rational(&self) -> &BigRational {
+        &self.0
+    }
+
+    /// Wraps an exact value computed elsewhere in this crate. The caller keeps it within
+    /// the calculator's bounds (the unit converter's values are products of bounded literals
+    /// and small constant factors).
+    pub(crate) fn from_rational(value: BigRational) -> Number {
+        Number(value)
+    }
 }
 
 impl From<i64> for Number {
@@ -129,21 +141,29 @@ fn power_of_ten(exponent: i64) -> BigRational {
     }
 }
 
-/// The mantissa ("1.5") and decimal exponent (-10) of a positive value.
-fn scientific(magnitude: &BigRational) -> (String, i64) {
+/// A positive value rounded (half away from zero) to `digits` significant digits: the
+/// significand as an integer of exactly `digits` digits and the decimal exponent of its first
+/// digit, so the value is about `significand × 10^(exponent + 1 - digits)`.
+pub(crate) fn round_significant(magnitude: &BigRational, digits: u32) -> (BigInt, i64) {
     let digit_count = |integer: &BigInt| integer.to_string().len() as i64;
     // The exponent is the digit-count difference or one less.
     let mut exponent = digit_count(magnitude.numer()) - digit_count(magnitude.denom());
     if *magnitude < power_of_ten(exponent) {
         exponent -= 1;
     }
-    let shift = i64::from(SCIENTIFIC_DIGITS) - 1 - exponent;
+    let shift = i64::from(digits) - 1 - exponent;
     let mut significand = (magnitude * power_of_ten(shift)).round().to_integer();
-    if significand >= ten_to(SCIENTIFIC_DIGITS) {
+    if significand >= ten_to(digits) {
         // Rounding carried into a new digit (9.9999999996e-11 → 1e-10).
         significand /= 10;
         exponent += 1;
     }
+    (significand, exponent)
+}
+
+/// The mantissa ("1.5") and decimal exponent (-10) of a positive value.
+fn scientific(magnitude: &BigRational) -> (String, i64) {
+    let (significand, exponent) = round_significant(magnitude, SCIENTIFIC_DIGITS);
     let digits = significand.to_string();
     let (first, rest) = digits.split_at(1.min(digits.len()));
     let rest = rest.trim_end_matches('0');
@@ -349,7 +369,7 @@ struct Tokens {
 
 /// A word that can be part of a spoken number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NumberWord {
+pub(crate) enum NumberWord {
     /// zero to nineteen
     Unit(u64),
     /// twenty, thirty, … ninety
@@ -363,7 +383,8 @@ enum NumberWord {
     A,
 }
 
-fn number_word(word: &str) -> Option<NumberWord> {
+/// The number word `word` is, compared ASCII-case-insensitively ("Five" is five).
+pub(crate) fn number_word(word: &str) -> Option<NumberWord> {
     const UNITS: [&str; 20] = [
         "zero",
         "one",
@@ -389,23 +410,71 @@ fn number_word(word: &str) -> Option<NumberWord> {
     const TENS: [&str; 8] = [
         "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
     ];
-    if let Some(unit) = UNITS.iter().position(|unit| *unit == word) {
+    const OTHERS: [(&str, NumberWord); 8] = [
+        ("hundred", NumberWord::Hundred),
+        ("thousand", NumberWord::Scale(1_000)),
+        ("million", NumberWord::Scale(1_000_000)),
+        ("billion", NumberWord::Scale(1_000_000_000)),
+        ("trillion", NumberWord::Scale(1_000_000_000_000)),
+        ("point", NumberWord::Point),
+        ("and", NumberWord::And),
+        ("a", NumberWord::A),
+    ];
+    // Every number word is 1 to 9 ASCII letters long: a cheap way out for all other words.
+    if !(1..=9).contains(&word.len()) {
+        return None;
+    }
+    if let Some(unit) = UNITS
+        .iter()
+        .position(|unit| unit.eq_ignore_ascii_case(word))
+    {
         return Some(NumberWord::Unit(unit as u64));
     }
-    if let Some(tens) = TENS.iter().position(|tens| *tens == word) {
+    if let Some(tens) = TENS.iter().position(|tens| tens.eq_ignore_ascii_case(word)) {
         return Some(NumberWord::Tens(20 + 10 * tens as u64));
     }
-    Some(match word {
-        "hundred" => NumberWord::Hundred,
-        "thousand" => NumberWord::Scale(1_000),
-        "million" => NumberWord::Scale(1_000_000),
-        "billion" => NumberWord::Scale(1_000_000_000),
-        "trillion" => NumberWord::Scale(1_000_000_000_000),
-        "point" => NumberWord::Point,
-        "and" => NumberWord::And,
-        "a" => NumberWord::A,
-        _ => return None,
-    })
+    OTHERS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(word))
+        .map(|&(_, number_word)| number_word)
+}
+
+/// The longest spoken number at the start of `words` ("two hundred and five", "three point
+/// one four", "a thousand") and how many words it took. The value is `None` when the number
+/// has more than [`MAX_LITERAL_DIGITS`] digits. Shared with the quantity parser
+/// (`assistant::numbers`), so spoken numbers mean the same everywhere.
+pub(crate) fn spoken_number_prefix(words: &[NumberWord]) -> Option<(Option<BigRational>, usize)> {
+    let (token, next) = parse_spoken_number(words, 0)?;
+    match token {
+        Token::Number(value) => Some((Some(value), next)),
+        _ => Some((None, next)),
+    }
+}
+
+/// The decimal literal at the start of `text` (see [`read_literal`]: `5`, `1.5`, `1,000`) and
+/// its length in bytes, or `None` when `text` does not start with an ASCII digit. The value is
+/// `None` when the literal has more than [`MAX_LITERAL_DIGITS`] digits. A point with no digit
+/// after it ends the sentence, not the number: it is not part of the literal.
+pub(crate) fn read_digit_literal(text: &str) -> Option<(Option<BigRational>, usize)> {
+    if !text.starts_with(|character: char| character.is_ascii_digit()) {
+        return None;
+    }
+    // A literal worth reading has at most MAX_LITERAL_DIGITS digits plus separators; the
+    // bound keeps a long run of "1,1,1,…" linear to tokenize.
+    let run: Vec<char> = text
+        .chars()
+        .take_while(|character| character.is_ascii_digit() || matches!(character, ',' | '.'))
+        .take(4 * MAX_LITERAL_DIGITS)
+        .collect();
+    let (token, mut end) = read_literal(&run, 0);
+    if end > 0 && run[end - 1] == '.' {
+        end -= 1;
+    }
+    // The run is ASCII, so characters are bytes.
+    match token {
+        Token::Number(value) => Some((Some(value), end)),
+        _ => Some((None, end)),
+    }
 }
 
 /// Splits an expression into maths tokens, or `None` if any part is not maths.

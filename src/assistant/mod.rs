@@ -4,11 +4,17 @@
 //! Pure: no I/O, no clock, no randomness. Everything a rule depends on arrives in
 //! [`Context`]; everything it wants persisted leaves in [`Reply`].
 
+pub mod clock;
 pub mod commands;
+pub mod duration;
+mod lexer;
 pub mod math;
+pub mod numbers;
 pub mod persona;
 mod sites;
 pub mod text;
+pub mod timers;
+pub mod units;
 
 pub use commands::{Chained, failure_fallback, route, uncertain_fallback};
 
