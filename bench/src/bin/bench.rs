@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
+use ballsy_bench::durable::DurableFloor;
 use ballsy_bench::echo::EchoServer;
 use ballsy_bench::suite::{self, Results, Settings, bounded, machine::Machine};
 use clap::{Parser, Subcommand};
@@ -73,7 +74,7 @@ struct Args {
     no_info_variant: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 enum Scenario {
     /// Every scenario, in one run (under 10 minutes).
     All,
@@ -95,10 +96,18 @@ enum Scenario {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Serve the durable floor on a database (used by the suite as a separate process).
+    #[command(hide = true)]
+    DurableFloor {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long)]
+        database_url: String,
+    },
 }
 
 impl Scenario {
-    fn file_stem(self) -> &'static str {
+    fn file_stem(&self) -> &'static str {
         match self {
             Scenario::All => "",
             Scenario::Commands => "-commands",
@@ -108,6 +117,7 @@ impl Scenario {
             Scenario::Size => "-size",
             Scenario::Cost => "-cost",
             Scenario::EchoFloor { .. } => "-echo",
+            Scenario::DurableFloor { .. } => "-durable",
         }
     }
 }
@@ -170,8 +180,12 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if let Scenario::EchoFloor { port } = args.scenario {
-        return runtime.block_on(serve_echo(port));
+    match &args.scenario {
+        Scenario::EchoFloor { port } => return runtime.block_on(serve_echo(*port)),
+        Scenario::DurableFloor { port, database_url } => {
+            return runtime.block_on(serve_durable(*port, database_url));
+        }
+        _ => {}
     }
     if cfg!(debug_assertions) {
         eprintln!(
@@ -316,6 +330,23 @@ async fn run(scenario: Scenario, settings: Settings) -> anyhow::Result<Results> 
         settings.out_dir.display()
     );
     Ok(results)
+}
+
+async fn serve_durable(port: u16, database_url: &str) -> anyhow::Result<()> {
+    let server = DurableFloor::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        database_url,
+    )
+    .await?;
+    println!("durable-floor listening on http://{}", server.addr());
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    server.stop();
+    Ok(())
 }
 
 async fn serve_echo(port: u16) -> anyhow::Result<()> {

@@ -160,6 +160,33 @@ pub fn render(r: &Results) -> String {
             );
         }
         s.push('\n');
+        let _ = writeln!(
+            s,
+            "Against the durable floor of the same database and transport (a bare axum server that commits one row per exchange by group commit before replying), measured right before and right after each Ballsy run:\n"
+        );
+        let _ = writeln!(
+            s,
+            "| Run | Floor before | Floor after | Ballsy | ÷ floor | Floor p99 | Ballsy p99 | ÷ floor | Floor CPU / command | Ballsy CPU / command | ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for run in c.runs.iter().filter(|r| r.durable.is_some()) {
+            let Some(d) = &run.durable else { continue };
+            let _ = writeln!(
+                s,
+                "| {} | {:.0}/s | {:.0}/s | {:.0}/s | {:.2} | {} | {} | {:.2}× | {:.0} µs | {:.0} µs | {:.2}× |",
+                run.name,
+                d.before.report.throughput_per_sec,
+                d.after.report.throughput_per_sec,
+                run.report.throughput_per_sec,
+                d.throughput_ratio,
+                ms(d.p99_us as u64),
+                ms(run.report.latency.p99_us),
+                d.p99_ratio,
+                d.cpu_per_command_us,
+                run.server_cpu_per_command_us,
+                d.cpu_ratio,
+            );
+        }
+        s.push('\n');
     }
 
     if let Some(st) = &r.streaming {
