@@ -91,6 +91,10 @@ env_vars! {
     GOOGLE_CLOUD_PROJECT = Unset("(unset)"), "Project id: Vertex AI endpoint, and the trace field of Cloud Logging lines.";
     GOOGLE_CLOUD_REGION = Unset("(unset)"), "Region the service runs in (Cloud Run), e.g. us-central1; shown by check-config. Not the Vertex AI location.";
     VERTEX_LOCATION = Value("global"), "Vertex AI location of the Gemini endpoint: global (where Gemini 3 is served first) or a region such as us-central1.";
+    GEMINI_GROUNDING = Value("off"), "on: questions about current events (news, scores, prices, \"latest\") are answered with Google Search grounding, within AI_DAILY_GROUNDED_TOTAL; off: never.";
+    AI_DAILY_GROUNDED_TOTAL = Value("150"), "Grounded (Google Search) questions per UTC day for the whole service: 150 a day stays within the 5,000 free searches a month.";
+    WEATHER_BASE_URL = Value("https://api.open-meteo.com"), "Open-Meteo forecast API (free, no key); tests point it at a fake.";
+    GEOCODING_BASE_URL = Value("https://geocoding-api.open-meteo.com"), "Open-Meteo geocoding API, for place names; tests point it at a fake.";
     ASSISTANT_PERSONA = Unset("(built-in Ballsy persona)"), "System prompt for the model.";
     ASSISTANT_PERSONA_FILE = Unset("(unset)"), "Read the system prompt from this file instead.";
     CONTEXT_TURNS = Value("6"), "How many earlier messages of the conversation (user or assistant) are sent with each question.";
@@ -98,7 +102,7 @@ env_vars! {
     TRUST_PROXY = Value("false"), "Take the client IP from the last X-Forwarded-For entry (set true on Cloud Run, whose front end appends it).";
     LOG_FORMAT = Derived("json when K_SERVICE is set or stdout is not a terminal, else text"), "json (one Cloud Logging object per line) or text.";
     LOG_LEVEL = Value("info"), "error, warn, info, debug, trace, or a tracing filter such as ballsy=debug,sqlx=warn.";
-    RATE_LIMIT_ENABLED = Value("true"), "false turns the per-user, per-IP, new-session and per-socket frame limits off (benchmarks, trusted private deployments).";
+    RATE_LIMIT_ENABLED = Value("true"), "false turns the per-user, per-IP, new-session and per-socket frame limits and the connection cap off (benchmarks, trusted private deployments).";
     RATE_LIMIT_USER_PER_MINUTE = Value("30"), "Commands per user per minute.";
     RATE_LIMIT_USER_BURST = Value("10"), "Commands a user may send at once before the per-minute rate applies.";
     RATE_LIMIT_IP_PER_MINUTE = Value("120"), "API requests and WebSocket commands per client network (IPv4 address or IPv6 /64) per minute (burst of the same size).";
@@ -114,7 +118,7 @@ env_vars! {
     WS_PING_INTERVAL = Value("25"), "Seconds between server pings; a peer silent for three intervals is dropped.";
     HTTP_HEADER_READ_TIMEOUT_SECS = Value("10"), "Longest time a client may take to send a request's headers, counted from its first byte.";
     HTTP_IDLE_TIMEOUT_SECS = Value("60"), "Seconds a keep-alive connection may sit idle between requests before it is closed.";
-    MAX_CONNECTIONS_PER_IP = Value("64"), "Open connections per peer network (without TRUST_PROXY), or open WebSockets per client network (with it); more are refused.";
+    MAX_CONNECTIONS_PER_IP = Value("64"), "Open connections per peer network (without TRUST_PROXY), or open WebSockets per client network (with it); more are refused. Off with RATE_LIMIT_ENABLED=false.";
     SESSION_TTL_DAYS = Value("180"), "A session token unused for this many days expires.";
     RETENTION_DAYS = Value("90"), "Conversations older than this many days are deleted by a background sweep; 0 keeps them forever.";
     SHUTDOWN_GRACE_SECS = Value("8"), "On SIGTERM, how long in-flight replies may take before sockets are closed (Cloud Run kills after 10 s).";
@@ -153,6 +157,10 @@ pub struct Config {
     pub database_max_connections: u32,
     pub migrate_on_start: bool,
     pub gemini: GeminiConfig,
+    pub grounding: bool,
+    pub ai_daily_grounded_total: u32,
+    pub weather_base_url: String,
+    pub geocoding_base_url: String,
     pub persona: String,
     pub context_turns: usize,
     pub cors_origins: CorsOrigins,
@@ -454,6 +462,25 @@ impl Config {
                 .map_err(|_| invalid(&PORT, &value, "a port number"))?
         };
         let retention_days: u64 = env.number(&RETENTION_DAYS, 0, 36_500)?;
+        let grounding = match env.string(&GEMINI_GROUNDING).as_deref() {
+            Some("on") | Some("true") => true,
+            Some("off") | Some("false") => false,
+            other => {
+                return Err(invalid(
+                    &GEMINI_GROUNDING,
+                    other.unwrap_or_default(),
+                    "on or off",
+                ));
+            }
+        };
+        let http_url = |var: &EnvVar| -> Result<String, ConfigError> {
+            let url = env.string(var).unwrap_or_default();
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url.trim_end_matches('/').to_owned())
+            } else {
+                Err(invalid(var, &url, "an http:// or https:// URL"))
+            }
+        };
         let session_ttl_days: u64 = env.number(&SESSION_TTL_DAYS, 1, 36_500)?;
         Ok(Config {
             port,
@@ -461,6 +488,10 @@ impl Config {
             database_max_connections: env.number(&DATABASE_MAX_CONNECTIONS, 1, 1000)?,
             migrate_on_start: env.bool(&MIGRATE_ON_START)?,
             gemini,
+            grounding,
+            ai_daily_grounded_total: env.number(&AI_DAILY_GROUNDED_TOTAL, 0, 1_000_000)?,
+            weather_base_url: http_url(&WEATHER_BASE_URL)?,
+            geocoding_base_url: http_url(&GEOCODING_BASE_URL)?,
             persona,
             context_turns: env.number(&CONTEXT_TURNS, 0, 100)?,
             cors_origins: parse_cors(env.string(&CORS_ORIGINS).as_deref())?,
@@ -518,6 +549,10 @@ impl fmt::Debug for Config {
             .field("database_max_connections", &self.database_max_connections)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("gemini", &self.gemini)
+            .field("grounding", &self.grounding)
+            .field("ai_daily_grounded_total", &self.ai_daily_grounded_total)
+            .field("weather_base_url", &self.weather_base_url)
+            .field("geocoding_base_url", &self.geocoding_base_url)
             .field("persona_chars", &self.persona.chars().count())
             .field("context_turns", &self.context_turns)
             .field("cors_origins", &self.cors_origins)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::conversation::StoredTurn;
-use crate::store::UserId;
+use crate::store::{DueTimer, UserId};
 
 /// Events a socket forwards to its page.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub enum HubEvent {
     TurnSynced { origin: String, turn: StoredTurn },
     /// The user's open conversation changed (a new one, or a past one reopened).
     ConversationChanged { conversation_id: i64 },
+    /// A timer, alarm or reminder of the user is due: ring.
+    TimerDue(DueTimer),
 }
 
 /// Events per socket that may wait before newer ones are dropped.
@@ -77,18 +79,19 @@ impl Hub {
         )
     }
 
-    /// Sends `event` to every socket of `user` except those of the tab `except`.
-    pub fn publish(&self, user: &UserId, except: Option<&str>, event: HubEvent) {
+    /// Sends `event` to every socket of `user` except those of the tab `except`; returns how
+    /// many sockets took it.
+    pub fn publish(&self, user: &UserId, except: Option<&str>, event: HubEvent) -> usize {
         let sockets = self.lock();
         let Some(registrations) = sockets.get(user) else {
-            return;
+            return 0;
         };
         let event = Arc::new(event);
-        for registration in registrations {
-            if Some(registration.client_id.as_str()) != except {
-                let _ = registration.events.try_send(event.clone());
-            }
-        }
+        registrations
+            .iter()
+            .filter(|r| Some(r.client_id.as_str()) != except)
+            .filter(|r| r.events.try_send(event.clone()).is_ok())
+            .count()
     }
 
     /// Open sockets of `user` on this instance.

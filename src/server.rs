@@ -70,7 +70,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         Ok(Self {
             listener,
-            state: AppState::new(config, store, model),
+            state: AppState::new(config, store, model)?,
         })
     }
 
@@ -97,12 +97,17 @@ impl Application {
             tokio::spawn(async move { migrate_until_done(&migrating).await });
         }
         spawn_housekeeping(&state);
+        let sweeper = state.skills().sweeper().clone();
+        tokio::spawn(sweeper.clone().run(state.shutdown_token().clone()));
+        if state.store().is_postgres() {
+            tokio::spawn(sweeper.listen(state.shutdown_token().clone()));
+        }
 
         let router = crate::http::router(state.clone());
         let serving = state.shutdown_token().clone();
         let http = config.http;
         // Behind a proxy every peer is the proxy; the per-network cap then counts sockets.
-        let cap_peers = !config.trust_proxy;
+        let cap_peers = !config.trust_proxy && config.rate_limit.enabled;
         let listener = self.listener;
         let mut server = tokio::spawn(async move {
             crate::net::serve(listener, router, http, cap_peers, serving).await

@@ -15,8 +15,10 @@ use crate::conversation::Source;
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::net::ConnectionCounter;
+use crate::skills::Skills;
 use crate::store::Store;
 use crate::turns::Turns;
+use crate::weather::{WeatherClient, WeatherConfig};
 
 /// How long a `/ready` answer is reused: probes and load balancers may ask often, and each
 /// check is a database round trip.
@@ -29,6 +31,10 @@ pub struct Drain {
 }
 
 impl Drain {
+    pub fn from_receiver(deadline: watch::Receiver<Option<Instant>>) -> Self {
+        Self { deadline }
+    }
+
     /// Never resolves while the server is not shutting down.
     pub async fn deadline_passed(&self) {
         let mut deadline = self.deadline.clone();
@@ -63,7 +69,7 @@ struct Inner {
     sessions: TaskTracker,
     /// Open WebSockets per client network (the per-IP cap behind a proxy).
     sockets: ConnectionCounter,
-    hub: Hub,
+    skills: Skills,
     /// True once the schema is known to be current; `/ready` stays 503 until then and requests
     /// that need the database wait for it (see `wait_until_migrated`).
     migrated: watch::Sender<bool>,
@@ -71,20 +77,27 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, model: Arc<dyn ChatModel>) -> Self {
+    pub fn new(config: Config, store: Store, model: Arc<dyn ChatModel>) -> anyhow::Result<Self> {
         let limits = Limits::new(&config, store.clone());
         let migrated = !config.migrate_on_start;
         let (drain, deadline) = watch::channel(None);
+        let weather = WeatherClient::new(WeatherConfig {
+            forecast_base_url: config.weather_base_url.clone(),
+            geocoding_base_url: config.geocoding_base_url.clone(),
+            ..WeatherConfig::default()
+        })?;
+        let skills = Skills::new(store.clone(), weather, Hub::default());
         let turns = Turns::new(
             store.clone(),
             model,
             limits.clone(),
+            skills.clone(),
             config.persona.clone(),
             config.context_turns,
             Drain { deadline },
         );
         let sockets = ConnectionCounter::new(config.http.max_connections_per_ip);
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 store,
@@ -94,11 +107,11 @@ impl AppState {
                 drain,
                 sessions: TaskTracker::new(),
                 sockets,
-                hub: Hub::default(),
+                skills,
                 migrated: watch::Sender::new(migrated),
                 ready: Mutex::new(None),
             }),
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -138,7 +151,11 @@ impl AppState {
     }
 
     pub fn hub(&self) -> &Hub {
-        &self.inner.hub
+        self.inner.skills.hub()
+    }
+
+    pub fn skills(&self) -> &Skills {
+        &self.inner.skills
     }
 
     pub fn drain(&self) -> Drain {

@@ -71,7 +71,7 @@ async fn connect(database_url: &str) -> anyhow::Result<Db> {
         .await?;
         Ok(Db::Sqlite(pool))
     } else {
-        let options = PgConnectOptions::from_str(database_url).context("a PostgreSQL URL")?;
+        let options = pg_options(database_url)?;
         let pool = PgPoolOptions::new()
             .max_connections(5)
             .connect_with(options)
@@ -84,6 +84,28 @@ async fn connect(database_url: &str) -> anyhow::Result<Db> {
         .await?;
         Ok(Db::Postgres(pool))
     }
+}
+
+/// `postgres://USER@/DB?host=/socket/dir&port=N` (the suite's unix-socket form, which sqlx's
+/// URL parser refuses for its empty host) or any URL sqlx understands.
+fn pg_options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .context("a postgres:// URL")?;
+    let Some((user, after)) = rest.split_once("@/") else {
+        return PgConnectOptions::from_str(url).context("a PostgreSQL URL");
+    };
+    let (database, query) = after.split_once('?').unwrap_or((after, ""));
+    let mut options = PgConnectOptions::new().username(user).database(database);
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("host", dir)) => options = options.socket(dir),
+            Some(("port", port)) => options = options.port(port.parse().context("a port")?),
+            _ => {}
+        }
+    }
+    Ok(options)
 }
 
 const SQLITE_INSERT: &str = "INSERT INTO exchanges (socket, command, reply, created_ms)

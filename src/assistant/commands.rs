@@ -2,9 +2,10 @@
 //! and the questions handed to the language model, plus the fallbacks applied to its answers.
 //!
 //! Rules match whole words and phrases, never raw substrings, and the first matching rule
-//! wins, in this order: greeting, name, how-are-you, exit, time, date, maths, site rules
-//! (directions, "… on <site>", news, email, web search, "open …"), who/what questions,
-//! and finally a general question for the model.
+//! wins, in this order: timers, alarms and reminders; greeting, name, how-are-you, help,
+//! thanks, exit; time, date; unit conversions; maths; the weather; site rules (directions,
+//! "… on <site>", news, email, web search, "open …"); who/what questions; and finally a
+//! general question for the model.
 
 use std::sync::LazyLock;
 
@@ -17,7 +18,9 @@ use crate::assistant::text::{
     starts_with_words, strip_leading_filler_words, strip_leading_fillers,
     strip_trailing_filler_words, words,
 };
-use crate::assistant::{Action, Context, Question, QuestionKind, Reply, Routed};
+use crate::assistant::{
+    Action, Context, Question, QuestionKind, Reply, Routed, SkillRequest, timers, units,
+};
 
 const GREETING_REPLY: &str = "Hi there! I'm Ballsy, your voice assistant. How can I help?";
 const NAME_REPLY: &str = "I'm Ballsy, your personal voice assistant!";
@@ -190,6 +193,10 @@ enum Clock {
 
 /// Decides what to do with a command (non-empty, at most 1000 characters, any Unicode).
 pub fn route(command: &str, ctx: &Context) -> Routed {
+    // Timers first: "stop the timer" is not a goodbye.
+    if let Some(intent) = timers::parse_timer_intent(command) {
+        return Routed::Skill(SkillRequest::Timer(intent));
+    }
     let text = normalize(command);
     let command_words = words(&text);
     if let Some(reply) = conversational_reply(&command_words) {
@@ -198,9 +205,20 @@ pub fn route(command: &str, ctx: &Context) -> Routed {
     if let Some(clock) = clock_question(&command_words) {
         return Routed::Reply(clock_reply(clock, ctx));
     }
+    // Before the calculator and the who/what questions: "what is 10 kg in pounds".
+    if let Some(request) = units::parse_conversion(command) {
+        let spoken = match units::convert(&request) {
+            Ok(result) => units::speak_conversion(&request, &result),
+            Err(error) => error.sentence(),
+        };
+        return Routed::Reply(Reply::say("convert", spoken));
+    }
     let request = strip_leading_fillers(&text);
     if let Some(routed) = math_route(request) {
         return routed;
+    }
+    if let Some(question) = crate::weather::parse_weather_question(command) {
+        return Routed::Skill(SkillRequest::Weather(question));
     }
     if let Some(reply) = site_reply(request) {
         return Routed::Reply(reply);
@@ -530,7 +548,12 @@ mod tests {
         ] {
             assert_eq!(rule(command), "greeting", "{command:?}");
         }
-        assert!(is_general("hi there, what's the weather in Paris"));
+        // A greeting in front of a request is the request, not a greeting.
+        assert!(matches!(
+            route("hi there, what's the weather in Paris", &context()),
+            Routed::Skill(SkillRequest::Weather(_))
+        ));
+        assert!(is_general("hi there, who wrote hamlet"));
         assert!(is_general("hello world"));
     }
 
@@ -636,6 +659,30 @@ mod tests {
         ] {
             assert!(is_general(command), "{command:?}");
         }
+    }
+
+    #[test]
+    fn skills_come_before_the_rules_they_would_collide_with() {
+        // "stop" is an exit word; "stop the timer" is a timer command.
+        assert!(matches!(
+            route("stop the timer", &context()),
+            Routed::Skill(SkillRequest::Timer(_))
+        ));
+        assert!(matches!(
+            route("set a timer for 10 minutes", &context()),
+            Routed::Skill(SkillRequest::Timer(_))
+        ));
+        // A conversion is not a who/what question for the model.
+        assert_eq!(rule("what is 10 kg in pounds"), "convert");
+        assert_eq!(
+            response("convert 5 miles to km"),
+            "5 miles is 8.05 kilometres."
+        );
+        assert!(matches!(
+            route("will it rain tomorrow", &context()),
+            Routed::Skill(SkillRequest::Weather(_))
+        ));
+        assert_eq!(rule("stop"), "exit");
     }
 
     #[test]

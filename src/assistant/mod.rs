@@ -34,6 +34,8 @@ pub enum Routed {
     Reply(Reply),
     /// A calculation that continues the user's last result.
     Continue(Chained),
+    /// A skill that needs the database or the network (see `crate::skills`).
+    Skill(SkillRequest),
     /// Needs the language model.
     Ask(Question),
 }
@@ -70,23 +72,72 @@ impl Reply {
     }
 }
 
-/// Something for the browser to do alongside the spoken reply.
+/// Something for the browser to do (or show) alongside the spoken reply.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum Action {
-    OpenUrl { url: String, description: String },
-    Search { query: String },
-    OpenApp { app_name: String },
+    OpenUrl {
+        url: String,
+        description: String,
+    },
+    Search {
+        query: String,
+    },
+    OpenApp {
+        app_name: String,
+    },
     Exit,
+    /// A timer, alarm or reminder was set; the page shows its countdown.
+    Timer(TimerCard),
+    /// These timers were cancelled.
+    TimerCancelled {
+        ids: Vec<i64>,
+    },
+    /// A weather card (`weather::card`).
+    Weather {
+        card: serde_json::Value,
+    },
+    /// The weather needs a place: the page may ask for the browser's location and send the
+    /// question again with it.
+    NeedLocation,
+    /// An answer grounded in Google Search: its sources, and Google's Search Suggestion chip
+    /// (HTML to show exactly as provided).
+    Grounded {
+        sources: Vec<GroundingSource>,
+        search_suggestions: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimerCard {
+    pub id: i64,
+    /// `timer`, `alarm` or `reminder`.
+    pub kind: String,
+    pub label: String,
+    /// RFC 3339, UTC.
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    pub duration_s: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroundingSource {
+    pub title: String,
+    pub uri: String,
 }
 
 impl Action {
-    /// "open_url" | "search" | "open_app" | "exit"
+    /// The wire name: "open_url", "search", "open_app", "exit", "timer", "timer_cancelled",
+    /// "weather", "need_location" or "grounded".
     pub fn kind(&self) -> &'static str {
         match self {
             Action::OpenUrl { .. } => "open_url",
             Action::Search { .. } => "search",
             Action::OpenApp { .. } => "open_app",
             Action::Exit => "exit",
+            Action::Timer(_) => "timer",
+            Action::TimerCancelled { .. } => "timer_cancelled",
+            Action::Weather { .. } => "weather",
+            Action::NeedLocation => "need_location",
+            Action::Grounded { .. } => "grounded",
         }
     }
 
@@ -109,12 +160,24 @@ impl Action {
                 app_name: text("app_name")?,
             },
             "exit" => Action::Exit,
+            "timer" => Action::Timer(serde_json::from_value(data.clone()).ok()?),
+            "timer_cancelled" => Action::TimerCancelled {
+                ids: serde_json::from_value(data.get("ids")?.clone()).ok()?,
+            },
+            "weather" => Action::Weather { card: data.clone() },
+            "need_location" => Action::NeedLocation,
+            "grounded" => Action::Grounded {
+                sources: serde_json::from_value(data.get("sources")?.clone()).ok()?,
+                search_suggestions: text("search_suggestions"),
+            },
             _ => return None,
         })
     }
 
-    /// The predecessor's `data` object: open_url {"url","description"}, search {"query"},
-    /// open_app {"app_name"}, exit → null.
+    /// The `data` object: the predecessor's open_url {"url","description"}, search {"query"},
+    /// open_app {"app_name"}, exit → null; and timer {"id","kind","label","due_at",
+    /// "duration_s"}, timer_cancelled {"ids"}, weather (the card), need_location → null,
+    /// grounded {"sources","search_suggestions"}.
     pub fn data(&self) -> serde_json::Value {
         match self {
             Action::OpenUrl { url, description } => {
@@ -122,9 +185,26 @@ impl Action {
             }
             Action::Search { query } => serde_json::json!({ "query": query }),
             Action::OpenApp { app_name } => serde_json::json!({ "app_name": app_name }),
-            Action::Exit => serde_json::Value::Null,
+            Action::Exit | Action::NeedLocation => serde_json::Value::Null,
+            Action::Timer(card) => serde_json::to_value(card).unwrap_or_default(),
+            Action::TimerCancelled { ids } => serde_json::json!({ "ids": ids }),
+            Action::Weather { card } => card.clone(),
+            Action::Grounded {
+                sources,
+                search_suggestions,
+            } => serde_json::json!({
+                "sources": sources,
+                "search_suggestions": search_suggestions,
+            }),
         }
     }
+}
+
+/// What a skill is asked to do, as the rules understood the command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SkillRequest {
+    Timer(timers::TimerIntent),
+    Weather(crate::weather::WeatherQuestion),
 }
 
 /// A command that needs the language model.
@@ -171,7 +251,27 @@ mod tests {
         assert_eq!(app.data(), json!({"app_name": "Calculator"}));
         assert_eq!(Action::Exit.kind(), "exit");
         assert_eq!(Action::Exit.data(), serde_json::Value::Null);
-        for action in [open, search, app, Action::Exit] {
+        let timer = Action::Timer(TimerCard {
+            id: 7,
+            kind: "timer".into(),
+            label: "pasta".into(),
+            due_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            duration_s: 480,
+        });
+        assert_eq!(
+            timer.data(),
+            json!({"id": 7, "kind": "timer", "label": "pasta", "due_at": "2027-01-15T08:00:00Z", "duration_s": 480})
+        );
+        let cancelled = Action::TimerCancelled { ids: vec![1, 2] };
+        for action in [
+            open,
+            search,
+            app,
+            Action::Exit,
+            timer,
+            cancelled,
+            Action::NeedLocation,
+        ] {
             assert_eq!(
                 Action::from_parts(action.kind(), &action.data()),
                 Some(action.clone())

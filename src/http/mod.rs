@@ -56,6 +56,8 @@ pub fn router(state: AppState) -> Router {
             post(resources::conversation::reopen),
         )
         .route("/export", get(resources::export::export))
+        .route("/timers", get(resources::timers::list))
+        .route("/timers/{id}", delete(resources::timers::cancel))
         .route("/me", delete(resources::me::forget))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

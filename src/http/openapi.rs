@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 
 use super::error::ErrorBody;
 use super::resources::{
-    command, conversation, export, health, history, me, session, settings, voice,
+    command, conversation, export, health, history, me, session, settings, timers, voice,
 };
 use crate::turns::CommandReply;
 
@@ -34,6 +34,8 @@ use crate::turns::CommandReply;
         conversation::reopen,
         export::export,
         me::forget,
+        timers::list,
+        timers::cancel,
     ),
     components(schemas(ErrorBody, CommandReply))
 )]

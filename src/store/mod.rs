@@ -14,6 +14,7 @@ mod conversations;
 mod counters;
 mod identity;
 mod settings;
+mod timers;
 pub mod url;
 mod writer;
 
@@ -34,7 +35,8 @@ use self::url::{DatabaseUrl, SqliteTarget};
 pub use conversations::{ConversationSummary, HistoryEntry, OpenConversation};
 pub use counters::{Budget, BudgetKeys};
 pub use identity::SessionPolicy;
-pub use settings::{Settings, SettingsPatch, SpeakReplies};
+pub use settings::{Settings, SettingsPatch, SpeakReplies, UnitSystem};
+pub use timers::{DueTimer, Listener, MAX_PENDING_TIMERS, SetTimer, Timer};
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -35,6 +35,51 @@ impl SpeakReplies {
     }
 }
 
+/// Units for the weather (and anything else that measures): `Auto` follows the page's
+/// language (imperial for en-US and a few others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnitSystem {
+    #[default]
+    Auto,
+    Metric,
+    Imperial,
+}
+
+impl UnitSystem {
+    pub const ALL: [UnitSystem; 3] = [UnitSystem::Auto, UnitSystem::Metric, UnitSystem::Imperial];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitSystem::Auto => "auto",
+            UnitSystem::Metric => "metric",
+            UnitSystem::Imperial => "imperial",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+
+    /// Imperial or metric, deciding `Auto` by a BCP 47 language tag: the United States, Liberia
+    /// and Myanmar use imperial units.
+    pub fn resolve(self, language: &str) -> UnitSystem {
+        match self {
+            UnitSystem::Auto => {
+                let region = language.split(['-', '_']).nth(1).unwrap_or_default();
+                if ["US", "LR", "MM"]
+                    .iter()
+                    .any(|r| region.eq_ignore_ascii_case(r))
+                {
+                    UnitSystem::Imperial
+                } else {
+                    UnitSystem::Metric
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub voice: String,
@@ -43,6 +88,9 @@ pub struct Settings {
     pub auto_listen: bool,
     pub language: String,
     pub speak_replies: SpeakReplies,
+    /// Where "what's the weather" means, when no place is named; empty: none.
+    pub home_city: String,
+    pub units: UnitSystem,
 }
 
 impl Default for Settings {
@@ -55,6 +103,8 @@ impl Default for Settings {
             auto_listen: false,
             language: "en-US".into(),
             speak_replies: SpeakReplies::Voice,
+            home_city: String::new(),
+            units: UnitSystem::Auto,
         }
     }
 }
@@ -67,6 +117,8 @@ struct SettingsRow {
     auto_listen: bool,
     language: String,
     speak_replies: String,
+    home_city: String,
+    units: String,
 }
 
 impl From<SettingsRow> for Settings {
@@ -79,6 +131,8 @@ impl From<SettingsRow> for Settings {
             language: row.language,
             // The column's CHECK admits only the three values.
             speak_replies: SpeakReplies::parse(&row.speak_replies).unwrap_or_default(),
+            home_city: row.home_city,
+            units: UnitSystem::parse(&row.units).unwrap_or_default(),
         }
     }
 }
@@ -92,11 +146,13 @@ pub struct SettingsPatch {
     pub auto_listen: Option<bool>,
     pub language: Option<String>,
     pub speak_replies: Option<SpeakReplies>,
+    pub home_city: Option<String>,
+    pub units: Option<UnitSystem>,
 }
 
 macro_rules! columns {
     () => {
-        "voice, voice_speed, theme, auto_listen, language, speak_replies"
+        "voice, voice_speed, theme, auto_listen, language, speak_replies, home_city, units"
     };
 }
 
@@ -130,7 +186,9 @@ impl Store {
                 auto_listen = COALESCE($5, auto_listen),
                 language = COALESCE($6, language),
                 speak_replies = COALESCE($7, speak_replies),
-                updated_at = $8
+                home_city = COALESCE($8, home_city),
+                units = COALESCE($9, units),
+                updated_at = $10
              WHERE user_id = $1
              RETURNING ",
             columns!()
@@ -152,6 +210,8 @@ impl Store {
                 .bind(patch.auto_listen)
                 .bind(patch.language.as_deref())
                 .bind(patch.speak_replies.map(SpeakReplies::as_str))
+                .bind(patch.home_city.as_deref())
+                .bind(patch.units.map(UnitSystem::as_str))
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;

@@ -25,6 +25,7 @@ use crate::assistant::{self, Action, Context, Question, Routed};
 use crate::conversation::{Source, Status, StoredTurn, TurnId, TurnRecord};
 use crate::error::{ErrorCode, Problem};
 use crate::limits::{ClientKey, Limits, RateLimited};
+use crate::skills::{Coordinates, SkillContext, SkillOutcome, Skills};
 use crate::state::Drain;
 use crate::store::{Budget, Store, StoreError, UserId};
 
@@ -83,6 +84,8 @@ pub struct TurnRequest {
     pub client: ClientKey,
     pub command: Command,
     pub timezone: Option<ClientTimezone>,
+    /// The browser's position, when the page shared it for a weather question.
+    pub location: Option<Coordinates>,
 }
 
 /// The answer to a command: the turn as committed.
@@ -222,6 +225,18 @@ impl Outcome {
         }
     }
 
+    fn skill(outcome: SkillOutcome) -> Self {
+        Outcome {
+            text: outcome.spoken,
+            action: outcome.action,
+            source: Source::Rule,
+            status: Status::Complete,
+            answered_by: Some(outcome.rule.to_owned()),
+            calculation: None,
+            cancelled: None,
+        }
+    }
+
     fn said(text: &str, source: Source, status: Status, answered_by: &str) -> Self {
         Outcome {
             text: text.to_owned(),
@@ -245,6 +260,7 @@ struct Inner {
     store: Store,
     model: Arc<dyn ChatModel>,
     limits: Limits,
+    skills: Skills,
     persona: String,
     /// Earlier messages (user or assistant) sent as context.
     context_messages: usize,
@@ -256,6 +272,7 @@ impl Turns {
         store: Store,
         model: Arc<dyn ChatModel>,
         limits: Limits,
+        skills: Skills,
         persona: String,
         context_messages: usize,
         drain: Drain,
@@ -265,6 +282,7 @@ impl Turns {
                 store,
                 model,
                 limits,
+                skills,
                 persona,
                 context_messages,
                 drain,
@@ -306,6 +324,15 @@ impl Turns {
                     .await?
                     .and_then(|stored| Number::from_stored(&stored));
                 Outcome::rule(chained.answer(previous.as_ref()))
+            }
+            Routed::Skill(skill) => {
+                let ctx = SkillContext {
+                    user: &request.user,
+                    now: command_at,
+                    timezone: context.timezone,
+                    location: request.location,
+                };
+                Outcome::skill(inner.skills.run(skill, &ctx).await)
             }
             Routed::Ask(question) => self.ask(&request, &question, on_delta, cancel).await?,
         };
@@ -387,6 +414,7 @@ impl Turns {
             client,
             command,
             timezone,
+            location: None,
         };
         let reply = self.run(request, &mut |_| {}, &CancelSignal::new()).await?;
         Ok(VoiceOutcome {
@@ -650,5 +678,265 @@ mod tests {
             last_full_sentence("Pi is 3.14 and e is"),
             "Pi is 3.14 and e is…"
         );
+    }
+}
+
+/// The turn logic on its own: a scripted model and an in-memory database, no transport.
+#[cfg(test)]
+mod service_tests {
+    use std::sync::Mutex;
+
+    use futures_util::future::BoxFuture;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::ai::{ChatStream, Usage};
+    use crate::config::Config;
+    use crate::store::url::DatabaseUrl;
+    use crate::store::{SessionPolicy, hash_token};
+
+    /// Answers every question with the next scripted list of events, and records what it was
+    /// asked.
+    struct Scripted {
+        answers: Mutex<Vec<Vec<Result<ChatEvent, AiError>>>>,
+        asked: Mutex<Vec<ChatRequest>>,
+        /// Never finishes the stream after its events (to test cancellation).
+        hang: bool,
+    }
+
+    impl ChatModel for Scripted {
+        fn source(&self) -> Source {
+            Source::Gemini
+        }
+        fn model_name(&self) -> &str {
+            "scripted"
+        }
+        fn stream_chat(&self, request: ChatRequest) -> ChatStream {
+            self.asked.lock().unwrap().push(request);
+            let events = {
+                let mut answers = self.answers.lock().unwrap();
+                if answers.is_empty() {
+                    Vec::new()
+                } else {
+                    answers.remove(0)
+                }
+            };
+            let hang = self.hang;
+            Box::pin(async_stream::stream! {
+                for event in events {
+                    yield event;
+                }
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+            })
+        }
+        fn transcribe(&self, _: Bytes, _: String) -> BoxFuture<'static, Result<String, AiError>> {
+            Box::pin(async { Ok("what's 2 + 3".to_owned()) })
+        }
+    }
+
+    fn done(finish: FinishReason) -> Result<ChatEvent, AiError> {
+        Ok(ChatEvent::Done(Completion {
+            finish,
+            usage: Usage::default(),
+            model: "scripted".into(),
+        }))
+    }
+
+    fn delta(text: &str) -> Result<ChatEvent, AiError> {
+        Ok(ChatEvent::Delta(text.to_owned()))
+    }
+
+    struct Kit {
+        turns: Turns,
+        store: Store,
+        model: Arc<Scripted>,
+        user: UserId,
+        drain: watch::Sender<Option<tokio::time::Instant>>,
+    }
+
+    async fn kit(answers: Vec<Vec<Result<ChatEvent, AiError>>>, hang: bool) -> Kit {
+        let store = Store::connect_lazy_with(
+            &DatabaseUrl::parse("sqlite::memory:").unwrap(),
+            1,
+            SessionPolicy::default(),
+        );
+        store.migrate().await.unwrap();
+        let user = store.create_identity(&hash_token("t")).await.unwrap();
+        let model = Arc::new(Scripted {
+            answers: Mutex::new(answers),
+            asked: Mutex::new(Vec::new()),
+            hang,
+        });
+        let mut config = Config::for_tests();
+        config.ai_daily_requests_per_user = 5;
+        let limits = Limits::new(&config, store.clone());
+        let (drain, deadline) = watch::channel(None);
+        let weather =
+            crate::weather::WeatherClient::new(crate::weather::WeatherConfig::default()).unwrap();
+        let skills = Skills::new(store.clone(), weather, crate::hub::Hub::default());
+        let turns = Turns::new(
+            store.clone(),
+            model.clone(),
+            limits,
+            skills,
+            "Be brief.".into(),
+            6,
+            crate::state::Drain::from_receiver(deadline),
+        );
+        Kit {
+            turns,
+            store,
+            model,
+            user,
+            drain,
+        }
+    }
+
+    impl Kit {
+        fn request(&self, command: &str) -> TurnRequest {
+            TurnRequest {
+                user: self.user.clone(),
+                client: ClientKey::of("192.0.2.1".parse().unwrap()),
+                command: Command::parse(command).unwrap(),
+                timezone: None,
+                location: None,
+            }
+        }
+
+        async fn ask(&self, command: &str) -> Result<TurnReply, TurnError> {
+            self.turns
+                .run(self.request(command), &mut |_| {}, &CancelSignal::new())
+                .await
+        }
+    }
+
+    #[tokio::test]
+    async fn rules_answer_without_the_model_and_chains_continue_from_the_store() {
+        let kit = kit(vec![], false).await;
+        let sum = kit.ask("5 + 10").await.unwrap();
+        assert_eq!(
+            (sum.reply.as_str(), sum.source, sum.status),
+            ("15", Source::Rule, Status::Complete)
+        );
+        assert_eq!(kit.ask("times 2").await.unwrap().reply, "30");
+        assert!(kit.model.asked.lock().unwrap().is_empty());
+        assert_eq!(
+            kit.store
+                .last_calculation(&kit.user)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("30")
+        );
+    }
+
+    #[tokio::test]
+    async fn outcomes_become_statuses_and_context_skips_unanswered_questions() {
+        let kit = kit(
+            vec![
+                vec![
+                    delta("Stars are hot. "),
+                    delta("Very."),
+                    done(FinishReason::Stop),
+                ],
+                vec![Err(AiError::Unavailable("down".into()))],
+                vec![
+                    delta("It is long. And it goes on and"),
+                    done(FinishReason::MaxTokens),
+                ],
+                vec![
+                    delta("Half an answer"),
+                    Err(AiError::Transport("reset".into())),
+                ],
+                vec![Err(AiError::Blocked("SAFETY".into()))],
+            ],
+            false,
+        )
+        .await;
+        let complete = kit.ask("why do stars shine").await.unwrap();
+        assert_eq!(
+            (complete.status, complete.reply.as_str()),
+            (Status::Complete, "Stars are hot. Very.")
+        );
+        let failed = kit.ask("what is a pulsar").await.unwrap();
+        assert_eq!(
+            (failed.source, failed.status),
+            (Source::Fallback, Status::Failed)
+        );
+        assert!(
+            matches!(failed.action, Some(Action::Search { .. })),
+            "a search card is offered"
+        );
+        let truncated = kit.ask("tell me everything").await.unwrap();
+        assert_eq!(truncated.status, Status::Truncated);
+        assert_eq!(
+            truncated.reply,
+            "It is long. Sorry, that answer was cut short."
+        );
+        let cut = kit.ask("and more").await.unwrap();
+        assert_eq!(cut.status, Status::CutOff);
+        assert_eq!(
+            cut.reply,
+            "Half an answer… Sorry, I lost my connection there."
+        );
+        let refused = kit.ask("something nasty").await.unwrap();
+        assert_eq!(
+            (refused.source, refused.status),
+            (Source::Gemini, Status::Refused)
+        );
+
+        let asked = kit.model.asked.lock().unwrap();
+        let last = asked.last().unwrap();
+        let roles: Vec<Role> = last.history.iter().map(|t| t.role).collect();
+        assert!(roles.windows(2).all(|pair| pair[0] != pair[1]), "{roles:?}");
+        assert_eq!(roles.first(), Some(&Role::User));
+        assert!(!last.history.iter().any(|t| t.text.contains("pulsar")));
+    }
+
+    #[tokio::test]
+    async fn barge_in_keeps_what_was_said_and_a_shutdown_refunds_an_unanswered_question() {
+        let kit = kit(vec![vec![delta("Once upon a time")], vec![]], true).await;
+        let cancel = CancelSignal::new();
+        let stopper = cancel.clone();
+        let mut heard = String::new();
+        let mut on_delta = |d: &str| {
+            heard.push_str(d);
+            stopper.cancel(CancelReason::BargeIn);
+        };
+        let turn = kit
+            .turns
+            .run(kit.request("tell me a story"), &mut on_delta, &cancel)
+            .await;
+        assert!(matches!(
+            turn,
+            Err(TurnError::Cancelled(CancelReason::BargeIn))
+        ));
+        assert_eq!(heard, "Once upon a time");
+        let stored = kit.store.recent_turns(&kit.user, 1, false).await.unwrap();
+        assert_eq!(
+            (stored[0].status, stored[0].reply.as_str()),
+            (Status::Interrupted, "Once upon a time")
+        );
+
+        let day = crate::limits::budget_day();
+        assert_eq!(
+            kit.store.ai_usage(kit.user.as_str(), &day).await.unwrap(),
+            1
+        );
+        kit.drain.send_replace(Some(tokio::time::Instant::now()));
+        let shut = kit.ask("why is the sky blue").await;
+        assert!(matches!(
+            shut,
+            Err(TurnError::Cancelled(CancelReason::Shutdown))
+        ));
+        assert_eq!(
+            kit.store.ai_usage(kit.user.as_str(), &day).await.unwrap(),
+            1,
+            "the second question was charged, then refunded"
+        );
+        let stored = kit.store.recent_turns(&kit.user, 1, false).await.unwrap();
+        assert_eq!(stored[0].status, Status::Failed);
     }
 }

@@ -79,7 +79,7 @@ pub async fn upgrade(
     };
     // Behind a proxy the TCP peer is the proxy, so open sockets are counted per client network
     // here instead of connections in the accept loop.
-    let slot = if state.config().trust_proxy {
+    let slot = if state.config().trust_proxy && state.config().rate_limit.enabled {
         match state.sockets().try_acquire(caller.client()) {
             Some(slot) => Some(slot),
             None => {

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::conversation::MessageView;
 use crate::error::Problem;
+use crate::skills::Coordinates;
 use crate::turns::CommandReply;
 
 /// A client-chosen id for a command (a string of up to 64 characters or an integer), echoed
@@ -20,6 +21,9 @@ pub enum ClientFrame {
         command: Value,
         timezone: Option<String>,
         id: Option<MessageId>,
+        /// `{"latitude", "longitude"}`, sent with a weather question when the user let the
+        /// page share its position; anything invalid is ignored.
+        location: Option<Coordinates>,
     },
     Listening,
     Cancel,
@@ -44,6 +48,9 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, InvalidJson> {
                 .filter(|tz| tz.len() <= 64)
                 .map(str::to_owned),
             id: object.get("id").filter(|id| valid_id(id)).cloned(),
+            location: object.get("location").and_then(|l| {
+                Coordinates::new(l.get("latitude")?.as_f64()?, l.get("longitude")?.as_f64()?)
+            }),
         });
     }
     match (
@@ -91,6 +98,20 @@ pub enum ServerFrame {
     ConversationChanged {
         conversation_id: i64,
     },
+    /// A timer, alarm or reminder is due: ring (within a second of `due_at`).
+    TimerDue {
+        id: i64,
+        kind: String,
+        label: String,
+        due_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// One that came due while no page of the user was open; sent once, when a socket opens.
+    TimerMissed {
+        id: i64,
+        kind: String,
+        label: String,
+        due_at: chrono::DateTime<chrono::Utc>,
+    },
     Error {
         code: &'static str,
         message: String,
@@ -134,7 +155,8 @@ mod tests {
             Ok(ClientFrame::Command {
                 command: json!("hello"),
                 timezone: None,
-                id: None
+                id: None,
+                location: None
             })
         );
         assert_eq!(

@@ -33,6 +33,7 @@ use crate::error::{ErrorCode, Problem};
 use crate::hub::{HubEvent, Membership};
 use crate::limits::ClientKey;
 use crate::net::ConnectionGuard;
+use crate::skills::Coordinates;
 use crate::state::AppState;
 use crate::store::UserId;
 use crate::turns::{
@@ -68,6 +69,7 @@ struct Pending {
     id: MessageId,
     command: Command,
     timezone: Option<ClientTimezone>,
+    location: Option<Coordinates>,
 }
 
 struct Running {
@@ -120,6 +122,23 @@ impl Session {
         let (membership, mut events): (Membership, _) =
             self.state.hub().join(&self.peer.user, &self.peer.client_id);
         let (mut sink, mut stream) = socket.split();
+        // Timers that rang while no page was open are shown now, once.
+        match self.state.store().take_missed_timers(&self.peer.user).await {
+            Ok(missed) => {
+                for timer in missed {
+                    let frame = ServerFrame::TimerMissed {
+                        id: timer.id,
+                        kind: timer.kind,
+                        label: timer.label,
+                        due_at: timer.due_at,
+                    };
+                    if send(&mut sink, &frame).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not read missed timers"),
+        }
         let config = self.state.config();
         let ping_every = config.ws_ping_interval;
         let idle_timeout = config.ws_idle_timeout;
@@ -305,6 +324,12 @@ impl Session {
                     conversation_id: *conversation_id,
                 })
             }
+            HubEvent::TimerDue(due) => Some(ServerFrame::TimerDue {
+                id: due.id,
+                kind: due.kind.clone(),
+                label: due.label.clone(),
+                due_at: due.due_at,
+            }),
         }
     }
 
@@ -347,7 +372,8 @@ impl Session {
                 command,
                 timezone,
                 id,
-            } => (self.accept_command(command, timezone, id), true),
+                location,
+            } => (self.accept_command(command, timezone, id, location), true),
         }
     }
 
@@ -374,6 +400,7 @@ impl Session {
         command: Value,
         timezone: Option<String>,
         id: Option<MessageId>,
+        location: Option<Coordinates>,
     ) -> Option<ServerFrame> {
         let id = id.unwrap_or_else(|| self.next_message_id());
         let Value::String(command) = command else {
@@ -399,6 +426,7 @@ impl Session {
             id,
             command,
             timezone: ClientTimezone::lenient(timezone.as_deref()),
+            location,
         };
         if self.running.is_none() {
             self.start_turn(pending);
@@ -426,6 +454,7 @@ impl Session {
             client: self.peer.client,
             command: pending.command,
             timezone: pending.timezone,
+            location: pending.location,
         };
         let origin = self.peer.client_id.clone();
         let turn_cancel = cancel.clone();

@@ -351,6 +351,15 @@ on_both_backends!(unused_sessions_expire);
 
 // --- 4. Slow and idle connections ------------------------------------------------------------
 
+/// Limits on (tests run with them off), rates high enough not to interfere.
+fn limits_on(c: &mut ballsy::config::Config) {
+    c.rate_limit.enabled = true;
+    c.rate_limit.ip_per_minute = 100_000;
+    c.rate_limit.user_per_minute = 100_000;
+    c.rate_limit.user_burst = 100_000;
+    c.rate_limit.new_sessions_per_ip_per_hour = 100_000;
+}
+
 /// Reads until the server closes the connection; true if it did within `within`.
 async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     let mut buffer = [0u8; 4096];
@@ -403,6 +412,7 @@ async fn idle_keep_alive_connections_are_closed() {
 #[tokio::test]
 async fn connections_per_network_are_capped() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite).configure(|c| {
+        limits_on(c);
         c.http.max_connections_per_ip = 3;
     }))
     .await;
@@ -428,6 +438,7 @@ async fn connections_per_network_are_capped() {
 #[tokio::test]
 async fn sockets_per_client_network_are_capped_behind_a_proxy() {
     let app = spawn_app(AppOptions::new(Backend::Sqlite).configure(|c| {
+        limits_on(c);
         c.trust_proxy = true;
         c.http.max_connections_per_ip = 2;
     }))

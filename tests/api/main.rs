@@ -17,6 +17,7 @@ mod limits;
 mod process;
 mod replay;
 mod server;
+mod skills;
 mod store;
 mod weather;
 mod ws;

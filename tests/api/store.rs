@@ -21,12 +21,13 @@ async fn migrated_store(backend: Backend) -> (Store, TestDb) {
     (store, db)
 }
 
-const EXPECTED_TABLES: [&str; 7] = [
+const EXPECTED_TABLES: [&str; 8] = [
     "ai_usage",
     "conversations",
     "rate_limits",
     "sessions",
     "settings",
+    "timers",
     "turns",
     "users",
 ];

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller, SessionCookie};
+use crate::skills::Coordinates;
 use crate::state::AppState;
 use crate::turns::{CancelSignal, ClientTimezone, Command, CommandReply, TurnRequest};
 
@@ -32,6 +33,29 @@ pub struct CommandRequest {
     #[serde(default)]
     #[schema(max_length = 64, pattern = r"^[A-Za-z][A-Za-z0-9_+/-]*$")]
     pub timezone: Option<String>,
+    /// The browser's position, sent (with the user's permission) when a weather question had
+    /// no place.
+    #[serde(default)]
+    pub location: Option<LocationBody>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+pub struct LocationBody {
+    #[schema(minimum = -90, maximum = 90)]
+    pub latitude: f64,
+    #[schema(minimum = -180, maximum = 180)]
+    pub longitude: f64,
+}
+
+impl LocationBody {
+    pub fn parse(self) -> Result<Coordinates, ApiError> {
+        Coordinates::new(self.latitude, self.longitude).ok_or_else(|| {
+            ApiError::invalid_field(
+                "location",
+                "location needs a latitude from -90 to 90 and a longitude from -180 to 180.",
+            )
+        })
+    }
 }
 
 #[utoipa::path(post, path = "/api/command", tag = "assistant",
@@ -58,12 +82,14 @@ pub async fn handle(
         .as_deref()
         .map(ClientTimezone::parse)
         .transpose()?;
+    let location = request.location.map(LocationBody::parse).transpose()?;
     let (user, cookie) = caller.identify(&state).await?;
     let turn = TurnRequest {
         user,
         client: caller.client(),
         command,
         timezone,
+        location,
     };
     let reply = state
         .turns()

@@ -207,6 +207,11 @@ pub async fn restart(
     let (user, cookie) = caller.identify(&state).await?;
     let (conversation_id, previous_conversation_id) =
         state.store().start_new_conversation(&user).await?;
+    state.hub().publish(
+        &user,
+        None,
+        crate::hub::HubEvent::ConversationChanged { conversation_id },
+    );
     Ok((
         cookie,
         Json(NewConversation {
@@ -285,6 +290,14 @@ pub async fn reopen(
         .store()
         .open_conversation(&user, RESTORE_TURNS)
         .await?;
+    // The user's other tabs now show another conversation.
+    state.hub().publish(
+        &user,
+        None,
+        crate::hub::HubEvent::ConversationChanged {
+            conversation_id: open.id,
+        },
+    );
     Ok((
         cookie,
         Json(ConversationResponse {

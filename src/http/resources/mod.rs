@@ -8,6 +8,7 @@ pub mod history;
 pub mod me;
 pub mod session;
 pub mod settings;
+pub mod timers;
 pub mod voice;
 
 use super::error::ApiError;

@@ -8,12 +8,13 @@ use super::ensure_self;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, Caller, SessionCookie};
 use crate::state::AppState;
-use crate::store::{Settings, SettingsPatch, SpeakReplies, UserId};
+use crate::store::{Settings, SettingsPatch, SpeakReplies, UnitSystem, UserId};
 
 pub const VOICE_SPEED_RANGE: std::ops::RangeInclusive<i64> = 50..=400;
 pub const THEMES: [&str; 3] = ["light", "dark", "system"];
 const MAX_VOICE_CHARS: usize = 100;
 const MAX_LANGUAGE_CHARS: usize = 35;
+const MAX_HOME_CITY_CHARS: usize = 100;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SettingsResponse {
@@ -36,6 +37,11 @@ pub struct SettingsView {
     /// When replies are read aloud: `voice` (only turns that began by voice), `always` or
     /// `never`.
     pub speak_replies: &'static str,
+    /// Where "what's the weather" means when no place is named (empty: ask, or use the
+    /// browser's location if the user allows it).
+    pub home_city: String,
+    /// `auto` (from `language`: imperial for en-US), `metric` or `imperial`.
+    pub units: &'static str,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -55,6 +61,11 @@ pub struct SettingsUpdate {
     pub language: Option<String>,
     #[schema(pattern = "^(voice|always|never)$")]
     pub speak_replies: Option<String>,
+    /// A city name such as `Boston` or `Paris, Texas`; empty clears it.
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    pub home_city: Option<String>,
+    #[schema(pattern = "^(auto|metric|imperial)$")]
+    pub units: Option<String>,
 }
 
 /// JSON Schema counts `200.0` as an integer, so it is accepted as one; `1.5` is not.
@@ -118,6 +129,22 @@ impl SettingsUpdate {
                 "language must be a BCP 47 tag such as en-US.",
             ));
         }
+        if let Some(city) = &self.home_city
+            && (city.chars().count() > MAX_HOME_CITY_CHARS || city.chars().any(char::is_control))
+        {
+            return Err(ApiError::invalid_field(
+                "home_city",
+                format!(
+                    "home_city must be at most {MAX_HOME_CITY_CHARS} characters without control characters."
+                ),
+            ));
+        }
+        let units = match self.units.as_deref() {
+            None => None,
+            Some(value) => Some(UnitSystem::parse(value).ok_or_else(|| {
+                ApiError::invalid_field("units", "units must be one of auto, metric or imperial.")
+            })?),
+        };
         let speak_replies = match self.speak_replies.as_deref() {
             None => None,
             Some(value) => Some(SpeakReplies::parse(value).ok_or_else(|| {
@@ -134,6 +161,8 @@ impl SettingsUpdate {
             auto_listen: self.auto_listen,
             language: self.language,
             speak_replies,
+            home_city: self.home_city.map(|city| city.trim().to_owned()),
+            units,
         })
     }
 }
@@ -159,6 +188,8 @@ fn view(user: &UserId, settings: Settings) -> Json<SettingsResponse> {
             auto_listen: settings.auto_listen,
             language: settings.language,
             speak_replies: settings.speak_replies.as_str(),
+            home_city: settings.home_city,
+            units: settings.units.as_str(),
         },
     })
 }
@@ -235,6 +266,8 @@ mod tests {
             (r#"{"theme": "neon"}"#, "theme"),
             (r#"{"language": "klingon!"}"#, "language"),
             (r#"{"speak_replies": "sometimes"}"#, "speak_replies"),
+            (r#"{"units": "furlongs"}"#, "units"),
+            (r#"{"home_city": "a\u0000b"}"#, "home_city"),
         ] {
             match update(json) {
                 Err(ApiError { field: Some(f), .. }) => assert_eq!(f, field),
