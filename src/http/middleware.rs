@@ -152,7 +152,7 @@ fn add_security_headers(headers: &mut HeaderMap, https: bool) {
     set("cross-origin-opener-policy", "same-origin");
     set(
         "permissions-policy",
-        "microphone=(self), camera=(), geolocation=(), payment=(), usb=()",
+        "microphone=(self), camera=(), geolocation=(self), payment=(), usb=()",
     );
     set("content-security-policy", CONTENT_SECURITY_POLICY);
     if https {
