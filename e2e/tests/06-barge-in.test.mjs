@@ -2,7 +2,7 @@
 //    upstream (the server drops its request to the model).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scenario, openApp, typeCommand, lastBubble, ask, pageFetch, until, sleep } from '../lib/app.mjs';
+import { scenario, openApp, reloadApp, typeCommand, lastBubble, ask, pageFetch, until, sleep } from '../lib/app.mjs';
 
 const LONG = Array.from({ length: 30 }, (_, i) => `Sentence number ${i + 1} of a very long answer.`).join(' ');
 
@@ -12,6 +12,9 @@ test('clicking the orb while a reply streams sends cancel, marks it interrupted 
     browser: { recognition: { mode: 'silent' } },
   }, async ({ page, server, fake }) => {
     await openApp(page, server.url);
+    // Typed turns are silent by default; this one is read aloud so barge-in has speech to stop.
+    assert.equal((await pageFetch(page, '/api/settings/me', { method: 'PUT', json: { speak_replies: 'always' } })).status, 200);
+    await reloadApp(page);
 
     await typeCommand(page, 'Tell me a very long story');
     await page.waitForFunction(() => window.__ballsy.state.deltaCount >= 1, null, { timeout: 10_000 });
