@@ -25,7 +25,7 @@ const INLINE = new RegExp([
   '(?<![\\w])__(?=\\S)([^\\n]*?\\S)__(?![\\w])', // 6: __bold__
   '\\*(?=[^\\s*])([^*\\n]*?[^\\s*])\\*', // 7: *italic*
   '(?<![\\w])_(?=[^\\s_])([^_\\n]*?[^\\s_])_(?![\\w])', // 8: _italic_
-].join('|'), 'g');
+].join('|'));
 
 function linkTo(href) {
   try {
@@ -43,8 +43,9 @@ const anchor = (href, children) =>
 export function renderInline(text) {
   const out = [];
   let at = 0;
-  INLINE.lastIndex = 0;
-  for (let m = INLINE.exec(text); m; m = INLINE.exec(text)) {
+  // Its own regex object: the calls nest (bold inside a link), and lastIndex is per object.
+  const re = new RegExp(INLINE.source, 'g');
+  for (let m = re.exec(text); m; m = re.exec(text)) {
     if (m.index > at) out.push(text.slice(at, m.index));
     const [whole, code, label, href, bare, bold1, bold2, em1, em2] = m;
     if (code != null) out.push(h('code', { text: code }));
