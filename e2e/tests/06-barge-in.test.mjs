@@ -23,7 +23,16 @@ test('clicking the orb while a reply streams sends cancel, marks it interrupted 
     const orb = await page.evaluate(() => document.body.dataset.orbState);
     assert.ok(['thinking', 'speaking'].includes(orb), `the orb is busy while the reply streams (${orb})`);
 
-    await page.getByTestId('orb').click();
+    // Click while a sentence is being spoken (the stub speaks each for a fraction of the gap
+    // between chunks), in the page so no round trip lets the utterance end first.
+    await page.evaluate(() => new Promise((resolve) => {
+      const poll = setInterval(() => {
+        if (!window.__ballsy.state.speaking) return;
+        clearInterval(poll);
+        document.querySelector('[data-testid="orb"]').click();
+        resolve();
+      }, 5);
+    }));
 
     const frames = await page.evaluate(() => window.__ballsy.sentFrames);
     assert.ok(frames.some((f) => f.type === 'cancel' && Object.keys(f).length === 1), `a {"type":"cancel"} frame was sent: ${JSON.stringify(frames)}`);
