@@ -824,7 +824,6 @@ const prime = () => speaker.prime();
 document.addEventListener('pointerdown', prime, { once: true, capture: true });
 document.addEventListener('keydown', prime, { once: true, capture: true });
 
-
 bindSettingsPanel({
   settings, speaker, dialog,
   openButton: byTestId('settings-button'),
