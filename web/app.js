@@ -5,34 +5,47 @@
  * TEST HOOKS (stable; browser tests rely on them)
  * data-testid:
  *   orb, mic-button, text-input, send-button, chat-log, status-line, interim (live transcript),
- *   message        each bubble: data-role="user|assistant",
- *                  data-status="streaming|complete|interrupted|failed", data-source (assistant)
+ *   message        each bubble: data-role="user|assistant", data-source (assistant),
+ *                  data-status="streaming|complete|truncated|interrupted|cut_off|refused|failed"
+ *                  (the server's status; failed and cut_off replies carry a Retry: retry)
  *   action-card    open_url/search card in an assistant bubble, data-action; holds
- *                  <a href target="_blank" rel="noopener noreferrer">
+ *                  <a href target="_blank" rel="noopener noreferrer">. Only a built-in
+ *                  command (source "rule") also opens a tab by itself; a model's or a failed
+ *                  turn's search is only ever this card.
  *   action-note    open_app explanation in an assistant bubble
  *   connection-indicator  data-state="connected|connecting|disconnected|idle"
- *   offline-badge  [hidden] unless the server runs without Gemini
+ *   offline-badge  "Commands only", [hidden] unless the server runs without Gemini
+ *   mute-toggle    aria-pressed="true" while replies are muted (localStorage, this browser)
  *   settings-button, settings-panel (<dialog>), setting-voice, setting-speed, setting-theme,
- *   setting-auto-listen, setting-language, new-conversation,
+ *   setting-auto-listen, setting-language, setting-speak-replies (voice|always|never),
+ *   export-json, export-md, forget-me, forget-confirm, forget-confirm-button,
+ *   new-conversation (with an Undo toast), history-* (see js/history.js),
  *   review-toggle  "Review before sending" checkbox (localStorage)
- *   notice         each toast, data-tone="info|warn|error"
+ *   notice         each toast, data-tone="info|warn|error"; notice-action its button (Undo)
  * <html data-theme="light|dark" data-theme-pref="light|dark|system">
  * <body data-orb-state="idle|listening|thinking|speaking|error">
  * window.__ballsy (frozen):
  *   state.deltaCount  response_delta frames received for the latest reply (reset per command)
- *   state.orbState, .connection, .listening, .speaking, .pending, .mode, .clientId,
+ *   state.orbState, .connection, .listening, .speaking, .pending, .mode, .clientId, .muted,
  *   state.settings (copy), state.spoken (recent chunks given to speechSynthesis)
  *   sentFrames        last 50 frames sent on the socket, parsed objects, oldest first
  *   socket            the VoiceSocket
  * SpeechRecognition / webkitSpeechRecognition / speechSynthesis are looked up when used, so
  * stubs injected before this script work; recognition handlers are on* properties and, if
  * available, addEventListener (each event object handled once).
+ * Replies are spoken per the speak_replies setting (default: only turns that began by voice),
+ * never while muted.
+ * Other tabs of the same user: a turn_synced frame appends that turn here, and
+ * conversation_changed reloads the open conversation, so every tab shows (and the calculator's
+ * "times 2" continues) the same conversation.
  * Auto-listen restarts Web Speech recognition after a reply is spoken; it never starts a
  * MediaRecorder recording (that path has no end-of-speech detection).
  */
 
 import { api, describeError, retrySeconds } from './js/api.js';
 import { ChatView, Bubble, safeHttpUrl, searchUrl } from './js/chat.js';
+import { HistoryView } from './js/history.js';
+import { bindPrivacy } from './js/privacy.js';
 import { byTestId, backoffDelay, isInteractiveTarget, randomId, sleep } from './js/dom.js';
 import { Listener, extensionFor } from './js/listen.js';
 import { Settings, bindSettingsPanel } from './js/settings.js';
@@ -45,7 +58,10 @@ const TIMEZONE = (() => {
 })();
 const REPLY_TIMEOUT_MS = 60_000;
 const REVIEW_KEY = 'ballsy.review';
+const MUTE_KEY = 'ballsy.muted';
 // Errors the server may send without an id that still belong to the command in flight.
+// How a reply ended, as the server says (conversation::Status); shown as the bubble's status.
+const REPLY_STATUSES = new Set(['complete', 'truncated', 'interrupted', 'cut_off', 'refused', 'failed']);
 const COMMAND_ERRORS = new Set(['rate_limited', 'invalid_command', 'command_too_long', 'busy', 'storage_unavailable', 'internal']);
 
 // ---------- state ----------
@@ -61,6 +77,8 @@ const app = {
   errorUntil: 0,
   seq: 0,
   budgetNoticed: false,
+  conversationId: null,
+  muted: false,
 };
 
 const ui = new UI();
@@ -128,6 +146,7 @@ const stateView = Object.freeze({
   get clientId() { return clientId.id; },
   get settings() { return { ...settings.values }; },
   get spoken() { return [...speaker.lastSpoken]; },
+  get muted() { return app.muted; },
 });
 Object.defineProperty(window, '__ballsy', {
   value: Object.freeze({ state: stateView, socket, get sentFrames() { return socket.sentFrames; } }),
@@ -181,21 +200,13 @@ async function loadSession() {
   }
 }
 
-function offlineHint() {
-  const KEY = 'ballsy.offlineHint';
-  try {
-    if (sessionStorage.getItem(KEY)) return;
-    sessionStorage.setItem(KEY, '1');
-  } catch { /* show it anyway */ }
-  ui.toast('Offline mode: built-in commands (time, maths, opening sites) work. Set GEMINI_API_KEY on the server to enable open questions.', { tone: 'warn', ms: 14_000, key: 'offline-hint' });
-}
-
 function applySession(s) {
   app.mode = s?.assistant?.mode === 'offline' ? 'offline' : (s?.assistant?.mode || 'unknown');
   app.limits = { ...app.limits, ...(s?.limits || {}) };
   input.maxLength = app.limits.max_command_chars;
+  // The "Commands only" badge explains itself (its title); how to enable the AI is for the
+  // operator (server logs, GET /api/session), never shown to users.
   ui.setOffline(app.mode === 'offline');
-  if (app.mode === 'offline') offlineHint();
   ui.setConnection(socket.state === 'idle' ? 'connecting' : socket.state);
   ui.clearStatus();
 }
@@ -230,6 +241,25 @@ function newEntry(text, bubble, fromVoice) {
   speaker.begin();
   refresh();
   return entry;
+}
+
+/** Whether this reply is read aloud: the speak_replies setting, then the mute toggle. */
+function speaks(entry) {
+  if (app.muted) return false;
+  const mode = settings.values.speak_replies;
+  return mode === 'always' || (mode !== 'never' && !!entry?.fromVoice);
+}
+
+function setMuted(on) {
+  app.muted = on;
+  const b = byTestId('mute-toggle');
+  b.setAttribute('aria-pressed', String(on));
+  const label = on ? 'Unmute replies' : 'Mute replies';
+  b.setAttribute('aria-label', label);
+  b.title = label;
+  try { localStorage.setItem(MUTE_KEY, on ? '1' : '0'); } catch { /* storage off */ }
+  if (on) speaker.stop();
+  refresh();
 }
 
 function finishEntry(e) {
@@ -299,17 +329,22 @@ function complete(entry, data) {
   finishEntry(entry);
   const text = String(data.response ?? '');
   const stick = chat.nearBottom();
+  const status = REPLY_STATUSES.has(data.status) ? data.status : 'complete';
   entry.bubble.setText(text);
   entry.bubble.setSource(data.source);
-  entry.bubble.setStatus('complete');
+  entry.bubble.setStatus(status);
   if (entry.cancelling) {
     // The user interrupted, but the server finished first: show it, don't act on it.
     chat.changed(stick);
     refresh();
     return;
   }
-  handleAction(entry.bubble, data.action, data.data, { live: true });
-  chat.changed(stick);
+  // Only a command the user gave opens a tab; a model's or a failed turn's search stays a card.
+  handleAction(entry.bubble, data.action, data.data, { live: data.source === 'rule' && status === 'complete' });
+  if (status === 'failed' || status === 'cut_off') {
+    offerRetry(entry);
+    chat.reveal(entry.bubble);
+  } else chat.changed(stick);
   noticeForSource(data.source);
   if (data.action === 'exit') {
     endListening();
@@ -317,8 +352,19 @@ function complete(entry, data) {
   } else {
     app.autoListenArmed = !!settings.values.auto_listen;
   }
-  speaker.finish(text); // emits 'idle' right away when there is nothing to say
+  if (speaks(entry)) speaker.finish(text); // emits 'idle' right away when there is nothing to say
+  else maybeAutoListen();
   refresh();
+}
+
+function offerRetry(entry) {
+  if (!entry.text) return;
+  const b = entry.bubble;
+  b.onRetry(() => {
+    b.restart();
+    bargeIn();
+    deliver(newEntry(entry.text, b, entry.fromVoice));
+  });
 }
 
 function fail(entry, err) {
@@ -332,28 +378,17 @@ function fail(entry, err) {
     b.setText(msg);
     b.setStatus('failed');
   }
-  if (entry.text) {
-    b.onRetry(() => {
-      b.setText('');
-      b.setStatus('streaming');
-      bargeIn();
-      deliver(newEntry(entry.text, b, false));
-    });
-  }
+  offerRetry(entry);
+  // The error is said once, in the bubble, next to its Retry, and scrolled into view: no toast
+  // or status line repeats it.
+  chat.reveal(b);
   const code = err?.code;
-  if (code === 'rate_limited') {
-    ui.toast(msg, { tone: 'warn', key: 'rate' });
-    if (entry.fromVoice) speaker.say(`Slow down a little. Try again in ${retrySeconds(err.retryAfterMs ?? err.retry_after_ms)} seconds.`);
-  } else if (code === 'network') {
-    ui.toast(msg, { tone: 'error', key: 'net' });
+  if (code === 'rate_limited' && speaks(entry)) {
+    speaker.say(`Slow down a little. Try again in ${retrySeconds(err.retryAfterMs ?? err.retry_after_ms)} seconds.`);
   } else if (code === 'voice_unavailable') {
     ui.setOffline(true);
-    ui.toast(msg, { tone: 'warn', key: 'voice' });
-  } else if (code === 'payload_too_large') {
-    ui.toast(msg, { tone: 'warn', key: 'voice' });
   }
   flashError();
-  ui.status(msg, { tone: 'error' });
 }
 
 function handleAction(bubble, action, data, { live }) {
@@ -398,7 +433,6 @@ function noticeForSource(source) {
     ui.toast("Today's AI budget is used up. Built-in commands still work; open questions are back tomorrow.", { tone: 'warn', ms: 12_000, key: 'budget' });
   } else if (source === 'offline') {
     ui.setOffline(true);
-    offlineHint();
   }
 }
 
@@ -444,7 +478,7 @@ function onFrame(msg) {
       e.bubble.setText(e.streamed);
       chat.changed(stick);
       armTimeout(e);
-      speaker.feed(e.streamed);
+      if (speaks(e)) speaker.feed(e.streamed);
       refresh();
       return;
     }
@@ -464,9 +498,27 @@ function onFrame(msg) {
     case 'error':
       onSocketError(msg, id);
       return;
+    case 'turn_synced':
+      onTurnSynced(msg.messages);
+      return;
+    case 'conversation_changed':
+      if (msg.conversation_id !== app.conversationId) loadConversation({ replace: true });
+      return;
     default:
       return; // status_update, pong, anything new
   }
+}
+
+/** Another tab of this user finished a turn: show it here too, in order. */
+function onTurnSynced(messages) {
+  if (!Array.isArray(messages)) return;
+  const stick = chat.nearBottom();
+  const nodes = renderMessages(messages);
+  // A reply streaming here started after that turn; keep it last.
+  const active = app.active?.bubble.el;
+  const anchor = active?.isConnected ? active.previousElementSibling : null;
+  chat.insert(nodes, anchor?.dataset.role === 'user' ? anchor : null);
+  chat.changed(stick);
 }
 
 function onSocketError(msg, id) {
@@ -538,7 +590,7 @@ function micError(code) {
   flashError();
   if (code === 'not-allowed' || code === 'service-not-allowed') {
     ui.toast(msg, { tone: 'error', key: 'mic', ms: 12_000 });
-    speaker.say(msg);
+    if (!app.muted && settings.values.speak_replies !== 'never') speaker.say(msg);
   } else if (code !== 'no-speech') {
     ui.toast(msg, { tone: code === 'unsupported' || code === 'voice_unavailable' ? 'warn' : 'error', key: 'mic' });
   }
@@ -655,23 +707,52 @@ speaker.addEventListener('idle', () => {
 
 // ---------- restore ----------
 
-async function loadConversation() {
+/** Bubbles (elements) for stored messages; a failed or cut-off reply can be retried. */
+function renderMessages(msgs) {
+  const nodes = [];
+  let question = null;
+  for (const m of msgs) {
+    const role = m.role === 'user' ? 'user' : 'assistant';
+    const status = REPLY_STATUSES.has(m.status) ? m.status : 'complete';
+    const b = new Bubble(role, String(m.content ?? ''), status);
+    if (role === 'user') question = b.text;
+    else {
+      b.setSource(m.source);
+      handleAction(b, m.action, m.data, { live: false });
+      if (question) offerRetry({ text: question, bubble: b, fromVoice: false });
+      question = null;
+    }
+    nodes.push(b.el);
+  }
+  return nodes;
+}
+
+/** Put a whole conversation ({conversation_id, messages}) on screen. */
+function showConversation(r) {
+  app.conversationId = r?.conversation_id ?? null;
+  chat.replace(renderMessages(Array.isArray(r?.messages) ? r.messages : []));
+}
+
+/** Drop every reply in flight (the screen is about to show another conversation). */
+function dropInFlight() {
+  bargeIn();
+  endListening();
+  for (const e of [...app.pending.values()]) finishEntry(e);
+  if (app.active) finishEntry(app.active);
+  refresh();
+}
+
+async function loadConversation({ replace = false } = {}) {
   try {
     const r = await api('/api/conversation');
-    const msgs = Array.isArray(r?.messages) ? r.messages : [];
-    const nodes = [];
-    for (const m of msgs) {
-      const role = m.role === 'user' ? 'user' : 'assistant';
-      const status = ['complete', 'interrupted', 'failed'].includes(m.status) ? m.status : 'complete';
-      const b = new Bubble(role, String(m.content ?? ''), status);
-      if (role === 'assistant') {
-        b.setSource(m.source);
-        handleAction(b, m.action, m.data, { live: false });
-      }
-      nodes.push(b.el);
+    if (replace) {
+      dropInFlight();
+      showConversation(r);
+      return;
     }
+    app.conversationId = r?.conversation_id ?? null;
     // Anything typed before the history arrived stays below it.
-    chat.prepend(nodes);
+    chat.prepend(renderMessages(Array.isArray(r?.messages) ? r.messages : []));
   } catch (e) {
     ui.toast(`Couldn't load the conversation. ${describeError(e)}`, { tone: 'error', key: 'conv' });
   }
@@ -706,24 +787,29 @@ reviewBox.addEventListener('change', () => {
   try { localStorage.setItem(REVIEW_KEY, reviewBox.checked ? '1' : '0'); } catch { /* ignore */ }
 });
 
-byTestId('new-conversation').addEventListener('click', async () => {
-  bargeIn();
-  endListening();
-  if (!(await sessionReady())) return ui.toast(describeError({ code: 'network' }), { tone: 'error', key: 'net' });
-  try {
-    await api('/api/conversation', { method: 'DELETE' });
-    for (const e of [...app.pending.values()]) finishEntry(e);
-    if (app.active) finishEntry(app.active);
+const historyDialog = byTestId('history-panel');
+new HistoryView({
+  dialog: historyDialog,
+  openButton: byTestId('history-button'),
+  newButton: byTestId('new-conversation'),
+  ui,
+  show: showConversation,
+  clear: (id) => {
+    app.conversationId = id;
     chat.clear();
-    ui.status('Started a new conversation.', { ms: 4000 });
-  } catch (e) {
-    ui.toast(`Couldn't start a new conversation. ${describeError(e)}`, { tone: 'error' });
-  }
-  refresh();
+  },
+  beforeChange: async () => {
+    dropInFlight();
+    await sessionReady();
+  },
 });
 
+try { app.muted = localStorage.getItem(MUTE_KEY) === '1'; } catch { /* storage off */ }
+setMuted(app.muted);
+byTestId('mute-toggle').addEventListener('click', () => setMuted(!app.muted));
+
 document.addEventListener('keydown', (e) => {
-  if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || dialog.open) return;
+  if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || dialog.open || historyDialog.open) return;
   if ((e.code === 'Space' || e.key === ' ') && !isInteractiveTarget(e.target)) {
     e.preventDefault();
     if (!e.repeat) onTalk();
@@ -738,16 +824,15 @@ const prime = () => speaker.prime();
 document.addEventListener('pointerdown', prime, { once: true, capture: true });
 document.addEventListener('keydown', prime, { once: true, capture: true });
 
-window.addEventListener('offline', () => {
-  ui.toast("You're offline. Ballsy will reconnect when the network is back.", { tone: 'warn', ms: 0, key: 'net' });
-});
-window.addEventListener('online', () => {
-  ui.toast('Back online.', { ms: 2500, key: 'net' });
-});
-
 bindSettingsPanel({
   settings, speaker, dialog,
   openButton: byTestId('settings-button'),
+});
+bindPrivacy(dialog, {
+  beforeForget: () => {
+    settings.discard();
+    dropInFlight();
+  },
 });
 settings.addEventListener('invalid', (e) => {
   if (!dialog.open) ui.toast(e.detail.message, { tone: 'error', key: 'settings' });
@@ -762,7 +847,6 @@ ui.defaultHint = !listener.kind
       ? 'Tap the orb to talk'
       : 'Tap the orb or press Space to talk';
 ui.setOrb('idle');
-if (navigator.onLine === false) ui.toast("You're offline. Ballsy will connect when the network is back.", { tone: 'warn', ms: 0, key: 'net' });
 
 // ---------- boot ----------
 

@@ -75,9 +75,11 @@ export async function launch(opts = {}) {
     page.on('crash', () => problems.crashes.push({ when: stamp(), page: label }));
   };
   let pages = 0;
+  let expected = 0; // pages a test opens itself (newPage), not popups
   context.on('page', (p) => {
     pages++;
-    if (pages > 1) problems.popups.push(p.url() || '(blank)');
+    if (pages > 1 && expected > 0) expected--;
+    else if (pages > 1) problems.popups.push(p.url() || '(blank)');
     watch(p, `page${pages}`);
   });
   const page = context.pages()[0] || (await context.newPage());
@@ -91,6 +93,11 @@ export async function launch(opts = {}) {
     page,
     problems,
     tolerated,
+    /** A second tab in the same profile (same cookies), watched like the first. */
+    async newPage() {
+      expected++;
+      return context.newPage();
+    },
     /** Console errors matching re are collected apart (not failures) until the returned fn is called. */
     tolerate(re) {
       tolerances.add(re);

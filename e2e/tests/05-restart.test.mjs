@@ -38,7 +38,12 @@ test('after a server restart the page reconnects, Retry delivers the command typ
     assert.ok(server.lines.some((l) => l.includes('"close_code":1001')), 'the server logged closing the socket with 1001');
 
     await until('the page to see the socket close with 1001', () => page.evaluate(() => window.__closes.includes(1001)));
-    await page.waitForSelector('[data-testid="connection-indicator"]:not([data-state="connected"])', { timeout: 5000 });
+    // While down (between reconnect attempts) the pill and the status line both say so.
+    await page.waitForFunction(() => {
+      const pill = document.querySelector('[data-testid="connection-indicator"]');
+      return pill.dataset.state === 'disconnected' && pill.textContent.trim() === 'Reconnecting…'
+        && /Reconnecting to Ballsy/.test(document.querySelector('[data-testid="status-line"]').textContent);
+    }, null, { timeout: 5000 });
 
     // A command typed while the server is down.
     await typeCommand(page, 'what is 6 times 7');

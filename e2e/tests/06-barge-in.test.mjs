@@ -2,7 +2,7 @@
 //    upstream (the server drops its request to the model).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scenario, openApp, typeCommand, lastBubble, ask, pageFetch, until, sleep } from '../lib/app.mjs';
+import { scenario, openApp, reloadApp, typeCommand, lastBubble, ask, pageFetch, until, sleep } from '../lib/app.mjs';
 
 const LONG = Array.from({ length: 30 }, (_, i) => `Sentence number ${i + 1} of a very long answer.`).join(' ');
 
@@ -12,6 +12,9 @@ test('clicking the orb while a reply streams sends cancel, marks it interrupted 
     browser: { recognition: { mode: 'silent' } },
   }, async ({ page, server, fake }) => {
     await openApp(page, server.url);
+    // Typed turns are silent by default; this one is read aloud so barge-in has speech to stop.
+    assert.equal((await pageFetch(page, '/api/settings/me', { method: 'PUT', json: { speak_replies: 'always' } })).status, 200);
+    await reloadApp(page);
 
     await typeCommand(page, 'Tell me a very long story');
     await page.waitForFunction(() => window.__ballsy.state.deltaCount >= 1, null, { timeout: 10_000 });
@@ -20,7 +23,16 @@ test('clicking the orb while a reply streams sends cancel, marks it interrupted 
     const orb = await page.evaluate(() => document.body.dataset.orbState);
     assert.ok(['thinking', 'speaking'].includes(orb), `the orb is busy while the reply streams (${orb})`);
 
-    await page.getByTestId('orb').click();
+    // Click while a sentence is being spoken (the stub speaks each for a fraction of the gap
+    // between chunks), in the page so no round trip lets the utterance end first.
+    await page.evaluate(() => new Promise((resolve) => {
+      const poll = setInterval(() => {
+        if (!window.__ballsy.state.speaking) return;
+        clearInterval(poll);
+        document.querySelector('[data-testid="orb"]').click();
+        resolve();
+      }, 5);
+    }));
 
     const frames = await page.evaluate(() => window.__ballsy.sentFrames);
     assert.ok(frames.some((f) => f.type === 'cancel' && Object.keys(f).length === 1), `a {"type":"cancel"} frame was sent: ${JSON.stringify(frames)}`);

@@ -1,22 +1,32 @@
 // The conversation log: message bubbles, action cards, notes.
 //
 // Each bubble: <article data-testid="message" data-role="user|assistant"
-//               data-status="streaming|complete|interrupted|failed" data-source="…">
+//               data-status="streaming|complete|truncated|interrupted|cut_off|refused|failed"
+//               data-source="…">
+// data-status is the server's status of the turn (plus 'streaming' while it arrives); an
+// assistant's text is rendered as safe Markdown (js/markdown.js), a user's as plain text.
 
 import { h } from './dom.js';
+import { renderMarkdown } from './markdown.js';
 
 const SOURCE_LABELS = {
   rule: 'Instant',
   gemini: 'Gemini',
-  offline: 'Offline mode',
+  offline: 'Commands only',
   budget: 'AI budget used up',
   fallback: 'AI unavailable',
 };
 
 const STATUS_LABELS = {
+  truncated: 'Cut short',
   interrupted: 'Stopped',
-  failed: 'Not sent',
+  cut_off: 'Interrupted',
+  refused: 'Refused',
+  failed: 'Not answered',
 };
+
+/** Statuses that offer Retry (when the bubble knows its question). */
+const RETRYABLE = new Set(['failed', 'cut_off']);
 
 /** Only http(s) links ever become clickable. */
 export function safeHttpUrl(raw) {
@@ -33,7 +43,8 @@ export const searchUrl = (q) => 'https://www.google.com/search?q=' + encodeURICo
 export class Bubble {
   constructor(role, text, status) {
     this.role = role;
-    this.textEl = h('p', { class: 'text' });
+    this.textEl = h('div', { class: 'text' });
+    this._raw = '';
     this.metaEl = h('div', { class: 'meta' });
     const body = h('div', { class: 'bubble' }, this.textEl);
     if (role === 'assistant') body.append(h('span', { class: 'typing', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')));
@@ -42,12 +53,15 @@ export class Bubble {
     this.setStatus(status);
   }
 
+  /** The text as received (Markdown source for an assistant). */
   get text() {
-    return this.textEl.textContent;
+    return this._raw;
   }
 
   setText(text) {
-    this.textEl.textContent = text ?? '';
+    this._raw = String(text ?? '');
+    if (this.role === 'assistant' && this._raw) this.textEl.replaceChildren(...renderMarkdown(this._raw));
+    else this.textEl.textContent = this._raw;
   }
 
   setStatus(status, note) {
@@ -71,14 +85,14 @@ export class Bubble {
     if (STATUS_LABELS[this.status]) {
       parts.push(h('span', { class: 'chip chip-' + this.status, text: note || STATUS_LABELS[this.status] }));
     }
-    if (this._retry && this.status === 'failed') {
-      parts.push(h('button', { type: 'button', class: 'link-btn', text: 'Retry', onclick: this._retry }));
+    if (this._retry && RETRYABLE.has(this.status)) {
+      parts.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'retry', text: 'Retry', onclick: this._retry }));
     }
     this.metaEl.replaceChildren(...parts);
     this.metaEl.hidden = parts.length === 0;
   }
 
-  /** Show a Retry button while failed. */
+  /** Show a Retry button while failed or cut off. */
   onRetry(fn) {
     this._retry = () => {
       this._retry = null;
@@ -90,6 +104,14 @@ export class Bubble {
 
   append(node) {
     this.el.append(node);
+  }
+
+  /** Back to an empty, streaming reply (Retry): text, source and any card or note go. */
+  restart() {
+    for (const extra of this.el.querySelectorAll(':scope > .card, :scope > .note')) extra.remove();
+    this.setText('');
+    this.setSource(null);
+    this.setStatus('streaming');
   }
 }
 
@@ -133,6 +155,26 @@ export class ChatView {
 
   scroll() {
     this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /** Bring a bubble (and the Retry under it) fully into the log's view. */
+  reveal(bubble) {
+    bubble.el.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }
+
+  /** Insert bubbles (elements) before `before`, or at the end. */
+  insert(nodes, before = null) {
+    if (!nodes.length) return;
+    if (before) before.before(...nodes);
+    else this.log.append(...nodes);
+    this._syncEmpty();
+  }
+
+  /** Replace everything with restored bubbles (elements). */
+  replace(nodes) {
+    this.log.replaceChildren(...nodes);
+    this._syncEmpty();
+    this.scroll();
   }
 
   /** A link card for open_url / search. */

@@ -7,7 +7,8 @@ import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 
 const THEME_KEY = 'ballsy.theme';
-const FIELDS = ['voice', 'voice_speed', 'theme', 'auto_listen', 'language'];
+const FIELDS = ['voice', 'voice_speed', 'theme', 'auto_listen', 'language', 'speak_replies'];
+const SPEAK_REPLIES = ['voice', 'always', 'never'];
 const COMMON_LANGS = ['en-US', 'en-GB', 'en-AU', 'en-IN', 'es-ES', 'es-MX', 'fr-FR', 'de-DE', 'it-IT',
   'pt-BR', 'nl-NL', 'pl-PL', 'tr-TR', 'ru-RU', 'hi-IN', 'ja-JP', 'ko-KR', 'zh-CN'];
 
@@ -38,7 +39,7 @@ export class Settings extends EventTarget {
   constructor() {
     super();
     const lang = navigator.language || 'en-US';
-    this.values = { voice: '', voice_speed: 175, theme: storedTheme(), auto_listen: false, language: lang };
+    this.values = { voice: '', voice_speed: 175, theme: storedTheme(), auto_listen: false, language: lang, speak_replies: 'voice' };
     this.server = { ...this.values };
     this.loaded = false;
     this._patch = {};
@@ -93,6 +94,12 @@ export class Settings extends EventTarget {
     }
   }
 
+  /** Drop unsaved edits (the user is being forgotten: nothing may be written back). */
+  discard() {
+    clearTimeout(this._timer);
+    this._patch = {};
+  }
+
   /** Take server values; fields with unsaved local edits keep the local value. */
   _accept(s, initial) {
     const changed = [];
@@ -102,6 +109,7 @@ export class Settings extends EventTarget {
       if (k === 'voice_speed') v = Number(v) || 175;
       if (k === 'auto_listen') v = !!v;
       if (k === 'theme' && !['light', 'dark', 'system'].includes(v)) v = 'system';
+      if (k === 'speak_replies' && !SPEAK_REPLIES.includes(v)) v = 'voice';
       if ((k === 'voice' || k === 'language') && typeof v !== 'string') v = k === 'voice' ? '' : this.values.language;
       if (k === 'language' && !v) v = navigator.language || 'en-US';
       this.server[k] = v;
@@ -139,6 +147,7 @@ export function bindSettingsPanel({ settings, speaker, dialog, openButton, onClo
   const themeSel = q('setting-theme');
   const auto = q('setting-auto-listen');
   const langSel = q('setting-language');
+  const speakSel = q('setting-speak-replies');
   const errorEl = dialog.querySelector('#settings-error');
 
   const fillVoices = () => {
@@ -182,6 +191,7 @@ export function bindSettingsPanel({ settings, speaker, dialog, openButton, onClo
     showSpeed(settings.values.voice_speed);
     themeSel.value = settings.values.theme;
     auto.checked = settings.values.auto_listen;
+    speakSel.value = settings.values.speak_replies;
   };
 
   // Edits made here don't need to re-render the panel (which would fight a slider drag).
@@ -198,6 +208,7 @@ export function bindSettingsPanel({ settings, speaker, dialog, openButton, onClo
   });
   themeSel.addEventListener('change', () => edit('theme', themeSel.value));
   auto.addEventListener('change', () => edit('auto_listen', auto.checked));
+  speakSel.addEventListener('change', () => edit('speak_replies', speakSel.value));
   langSel.addEventListener('change', () => {
     edit('language', langSel.value);
     fillVoices();

@@ -9,7 +9,10 @@
 //
 // Events: 'change' (active flipped), 'idle' (queue drained or stopped).
 
-const BOUNDARY = /[.!?…]+["'”’)\]]*(?=\s)|\n+/g;
+import { stripMarkdown } from './markdown.js';
+
+// A list number at the start of a line ("1. Eggs") is not the end of a sentence.
+const BOUNDARY = /(?<!^[ \t]*\d{1,9})[.!?…]+["'”’)\]]*(?=\s)|\n+/gm;
 const MAX_CHUNK = 220;
 const DEFAULT_WPM = 175;
 
@@ -32,11 +35,11 @@ export function splitSentences(text) {
   return out.map((s) => s.trim()).filter(Boolean);
 }
 
-/** Make text pleasant to hear: drop markdown marks, read URLs as their host. */
+/** Make text pleasant to hear: drop Markdown marks, read URLs as their host. */
 export function cleanForSpeech(text) {
-  return String(text)
+  return stripMarkdown(text)
     .replace(/https?:\/\/(?:www\.)?([^/\s]+)\S*/g, '$1')
-    .replace(/[*_`#>~|]+/g, ' ')
+    .replace(/[*`#>~|]+/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();
 }

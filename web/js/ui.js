@@ -13,7 +13,7 @@ const ORB_LABELS = {
 const CONN_LABELS = {
   connected: 'Connected',
   connecting: 'Connecting…',
-  disconnected: 'Offline',
+  disconnected: 'Reconnecting…',
   idle: 'Idle',
 };
 
@@ -38,6 +38,7 @@ export class UI {
     this._sticky = null; // {text, tone, until}
     this._stickyTimer = 0;
     this._toastKeys = new Map();
+    this.connection = 'connecting';
   }
 
   setOrb(state) {
@@ -57,7 +58,14 @@ export class UI {
       case 'listening': return this.listenText || 'Listening…';
       case 'thinking': return 'Thinking…';
       case 'speaking': return 'Speaking… tap the orb to interrupt';
-      default: return this.defaultHint;
+      default:
+        // A lost connection is said where the person is already looking, not in a toast.
+        if (this.connection === 'disconnected') {
+          return navigator.onLine === false
+            ? "You're offline. Ballsy reconnects when the network is back."
+            : 'Reconnecting to Ballsy… you can still type.';
+        }
+        return this.defaultHint;
     }
   }
 
@@ -86,14 +94,19 @@ export class UI {
     this.interimEl.textContent = text || '';
   }
 
-  /** A toast (data-testid="notice"). key de-duplicates: a newer toast with the same key replaces the old. */
-  toast(text, { tone = 'info', ms = 7000, key = text } = {}) {
+  /**
+   * A toast (data-testid="notice"). key de-duplicates: a newer toast with the same key replaces
+   * the old. action: {label, run} adds a button (data-testid="notice-action") that runs and
+   * dismisses it.
+   */
+  toast(text, { tone = 'info', ms = 7000, key = text, action = null } = {}) {
     this._toastKeys.get(key)?.remove();
     const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
+    const act = action && h('button', { type: 'button', class: 'toast-action', 'data-testid': 'notice-action', text: action.label });
     const el = h('div', {
       class: 'toast', 'data-testid': 'notice', 'data-tone': tone,
       role: tone === 'error' ? 'alert' : 'status',
-    }, h('span', { class: 'toast-text', text }), close);
+    }, h('span', { class: 'toast-text', text }), act, close);
     const remove = () => {
       clearTimeout(timer);
       if (this._toastKeys.get(key) === el) this._toastKeys.delete(key);
@@ -101,6 +114,10 @@ export class UI {
     };
     let timer = 0;
     close.addEventListener('click', remove);
+    act?.addEventListener('click', () => {
+      remove();
+      action.run();
+    });
     this._toastKeys.set(key, el);
     this.toasts.append(el);
     while (this.toasts.children.length > 3) this.toasts.firstElementChild.remove();
@@ -112,6 +129,8 @@ export class UI {
     this.conn.dataset.state = state;
     this.conn.title = CONN_TITLES[state] || '';
     this.conn.querySelector('.conn-label').textContent = CONN_LABELS[state] || state;
+    this.connection = state;
+    this._renderStatus();
   }
 
   setOffline(on) {
