@@ -27,7 +27,7 @@ export class RecorderView {
     this.orb = orb;
     this.noticeWanted = false;
 
-    const text = h('span', { id: 'voice-notice-text', text: 'Voice recordings are sent to Google to be transcribed.' });
+    const text = h('span', { id: 'voice-notice-text', text: 'Your voice is sent to Google to be transcribed.' });
     this.ok = h('button', {
       type: 'button', class: 'rec-notice-ok', 'data-testid': 'voice-notice-ok',
       'aria-describedby': 'voice-notice-text', text: 'Got it',
