@@ -32,6 +32,16 @@ if [ ! -x "$CHROMIUM_BIN" ]; then
   $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# tests/19-recorder.test.mjs makes its fake microphone input with espeak-ng and sox.
+if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
+  echo "e2e: installing espeak-ng and sox (Debian packages)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq espeak-ng sox >/dev/null
+fi
+
 if ! command -v node >/dev/null; then
   echo "e2e: node (>= 20) is required" >&2
   exit 2

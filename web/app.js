@@ -22,8 +22,11 @@
  *   new-conversation (with an Undo toast), history-* (see js/history.js),
  *   review-toggle  "Review before sending" checkbox (localStorage)
  *   notice         each toast, data-tone="info|warn|error"; notice-action its button (Undo)
+ *   voice-notice, voice-notice-ok, recorder, record-meter, record-timer: the recorder path
+ *                  (no SpeechRecognition), see js/recorder.js
  * <html data-theme="light|dark" data-theme-pref="light|dark|system">
- * <body data-orb-state="idle|listening|thinking|speaking|error">
+ * <body data-orb-state="idle|listening|thinking|speaking|error" data-voice="off" (when voice
+ *   input cannot work here: recorder path on a server without Gemini; the orb offers typing)>
  * window.__ballsy (frozen):
  *   state.deltaCount  response_delta frames received for the latest reply (reset per command)
  *   state.orbState, .connection, .listening, .speaking, .pending, .mode, .clientId, .muted,
@@ -39,7 +42,7 @@
  * conversation_changed reloads the open conversation, so every tab shows (and the calculator's
  * "times 2" continues) the same conversation.
  * Auto-listen restarts Web Speech recognition after a reply is spoken; it never starts a
- * MediaRecorder recording (that path has no end-of-speech detection).
+ * MediaRecorder recording: each one is sent to Google, so it starts only on a tap.
  */
 
 import { api, describeError, retrySeconds } from './js/api.js';
@@ -48,6 +51,7 @@ import { HistoryView } from './js/history.js';
 import { bindPrivacy } from './js/privacy.js';
 import { byTestId, backoffDelay, isInteractiveTarget, randomId, sleep } from './js/dom.js';
 import { Listener, extensionFor } from './js/listen.js';
+import { RecorderView } from './js/recorder.js';
 import { Settings, bindSettingsPanel } from './js/settings.js';
 import { VoiceSocket } from './js/socket.js';
 import { Speaker } from './js/speech.js';
@@ -77,6 +81,7 @@ const app = {
   errorUntil: 0,
   seq: 0,
   budgetNoticed: false,
+  voiceOff: false, // set from the session: see applySession
   conversationId: null,
   muted: false,
 };
@@ -89,6 +94,7 @@ const speaker = new Speaker(() => ({
   lang: settings.values.language,
 }));
 const listener = new Listener();
+const recorderView = new RecorderView(listener, { orb: byTestId('orb'), after: document.querySelector('.orb-row') });
 const chat = new ChatView(byTestId('chat-log'), document.getElementById('empty'));
 const input = byTestId('text-input');
 const form = document.getElementById('composer');
@@ -207,6 +213,13 @@ function applySession(s) {
   // The "Commands only" badge explains itself (its title); how to enable the AI is for the
   // operator (server logs, GET /api/session), never shown to users.
   ui.setOffline(app.mode === 'offline');
+  // Without speech recognition, voice is a recording that only Gemini can transcribe: on a
+  // server without it, say so at the orb before anyone taps, instead of failing after.
+  const upload = s?.features?.voice_upload ?? app.mode !== 'offline';
+  const recorder = listener.kind === 'record';
+  app.voiceOff = recorder && !upload;
+  ui.setVoiceOff(app.voiceOff ? VOICE_OFF : null);
+  recorderView.setNoticeWanted(recorder && upload);
   ui.setConnection(socket.state === 'idle' ? 'connecting' : socket.state);
   ui.clearStatus();
 }
@@ -583,6 +596,11 @@ const MIC_MESSAGES = {
   voice_unavailable: 'Voice upload needs the AI, and the server is in offline mode. Type your command instead.',
 };
 
+const VOICE_OFF = {
+  label: 'Voice needs the online assistant. Type instead',
+  hint: "Voice needs the online assistant, which this server doesn't have. Type your command below.",
+};
+
 function micError(code) {
   if (code === 'aborted') return;
   const msg = MIC_MESSAGES[code] || "I couldn't start listening. Please try again.";
@@ -599,10 +617,14 @@ function micError(code) {
 function startListening() {
   const kind = listener.kind;
   if (!kind) return micError(window.isSecureContext === false ? 'insecure' : 'unsupported');
-  if (kind === 'record' && app.mode === 'offline') return micError('voice_unavailable');
+  if (app.voiceOff) {
+    // The status line already says why; take the person to where they can type.
+    input.focus();
+    return;
+  }
   if (listener.active) return;
   app.listening = true;
-  ui.listenText = kind === 'record' ? 'Recording… tap again to send' : 'Listening… tap to stop';
+  ui.listenText = kind === 'record' ? 'Recording… it sends when you pause, or tap to send' : 'Listening… tap to stop';
   ui.setInterim('');
   refresh();
   listener.start({
@@ -842,7 +864,7 @@ settings.addEventListener('invalid', (e) => {
 ui.defaultHint = !listener.kind
   ? "Type a command below. Voice input isn't available in this browser."
   : listener.kind === 'record'
-    ? 'Tap the orb to record, tap again to send'
+    ? 'Tap the orb to record a message'
     : globalThis.matchMedia?.('(pointer: coarse)').matches
       ? 'Tap the orb to talk'
       : 'Tap the orb or press Space to talk';

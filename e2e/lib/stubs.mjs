@@ -167,3 +167,22 @@ export function speechRecognitionStub(opts) {
   Object.defineProperty(window, 'SpeechRecognition', { value: FakeRecognition, configurable: true, writable: true });
   Object.defineProperty(window, 'webkitSpeechRecognition', { value: FakeRecognition, configurable: true, writable: true });
 }
+
+/**
+ * No SpeechRecognition at all, as in Firefox, so the page records with MediaRecorder and
+ * uploads to /api/voice. getUserMedia calls are counted in window.__e2e.getUserMedia (the
+ * real one still runs: with Chromium's fake media flags it gives the fake device).
+ */
+export function withoutSpeechRecognition() {
+  delete window.SpeechRecognition;
+  delete window.webkitSpeechRecognition;
+  const e2e = window.__e2e;
+  e2e.getUserMedia = 0;
+  const md = navigator.mediaDevices;
+  if (!md?.getUserMedia) return;
+  const real = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints) => {
+    e2e.getUserMedia++;
+    return real(constraints);
+  };
+}

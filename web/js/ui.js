@@ -39,17 +39,33 @@ export class UI {
     this._stickyTimer = 0;
     this._toastKeys = new Map();
     this.connection = 'connecting';
+    this.voiceOff = null;
   }
 
   setOrb(state) {
     this.orbState = state;
     document.body.dataset.orbState = state;
-    this.orb.setAttribute('aria-label', ORB_LABELS[state] || ORB_LABELS.idle);
     const listening = state === 'listening';
+    // Without voice input the orb stops a reply, or takes the person to the message box.
+    const off = this.voiceOff && !listening;
+    const label = off ? (state === 'thinking' || state === 'speaking' ? 'Stop' : this.voiceOff.label) : ORB_LABELS[state] || ORB_LABELS.idle;
+    this.orb.setAttribute('aria-label', label);
     this.mic.setAttribute('aria-pressed', String(listening));
-    this.mic.setAttribute('aria-label', listening ? 'Stop listening' : 'Start talking');
+    this.mic.setAttribute('aria-label', listening ? 'Stop listening' : off ? this.voiceOff.label : 'Start talking');
+    this.mic.title = off ? this.voiceOff.label : 'Talk (Space)';
     if (state === 'listening' || state === 'thinking') this._sticky = null;
     this._renderStatus();
+  }
+
+  /**
+   * Voice input cannot work here: {label} for the orb and the mic button, {hint} for the status
+   * line, said before anyone taps. null when it can.
+   */
+  setVoiceOff(off) {
+    this.voiceOff = off || null;
+    if (off) document.body.dataset.voice = 'off';
+    else delete document.body.dataset.voice;
+    this.setOrb(this.orbState);
   }
 
   /** Default status text for a state, shown when no message is pinned. */
@@ -65,7 +81,7 @@ export class UI {
             ? "You're offline. Ballsy reconnects when the network is back."
             : 'Reconnecting to Ballsy… you can still type.';
         }
-        return this.defaultHint;
+        return this.voiceOff?.hint || this.defaultHint;
     }
   }
 
