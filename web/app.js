@@ -16,6 +16,11 @@
  *   setting-auto-listen, setting-language, new-conversation,
  *   review-toggle  "Review before sending" checkbox (localStorage)
  *   notice         each toast, data-tone="info|warn|error"
+ *   timer-list, timer-item (data-timer-id, data-kind), timer-countdown, timer-remove
+ *   timer-alerts, timer-ringing | timer-missed (cards, data-timer-id), timer-dismiss, timer-snooze
+ *   weather-card (data-units), weather-now, weather-range, weather-hour, home-city-offer,
+ *   setting-home-city, setting-units
+ *   grounding-sources (links under a grounded answer), search-suggestions (the chip <iframe>)
  * <html data-theme="light|dark" data-theme-pref="light|dark|system">
  * <body data-orb-state="idle|listening|thinking|speaking|error">
  * window.__ballsy (frozen):
@@ -38,7 +43,10 @@ import { Listener, extensionFor } from './js/listen.js';
 import { Settings, bindSettingsPanel } from './js/settings.js';
 import { VoiceSocket } from './js/socket.js';
 import { Speaker } from './js/speech.js';
+import { showGrounding } from './js/sources.js';
+import { TimerBoard } from './js/timers.js';
 import { UI } from './js/ui.js';
+import { WeatherView } from './js/weather.js';
 
 const TIMEZONE = (() => {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
@@ -76,6 +84,13 @@ const input = byTestId('text-input');
 const form = document.getElementById('composer');
 const reviewBox = byTestId('review-toggle');
 const dialog = byTestId('settings-panel');
+const timers = new TimerBoard({
+  listEl: byTestId('timer-list'),
+  alertsEl: byTestId('timer-alerts'),
+  speaker,
+  onSnooze: (command) => sendCommand(command),
+  onError: (msg) => ui.toast(msg, { tone: 'error', key: 'timers' }),
+});
 
 // ---------- per-tab client id ----------
 
@@ -217,10 +232,10 @@ async function sessionReady(ms = 8000) {
 
 // ---------- conversation ----------
 
-function newEntry(text, bubble, fromVoice) {
+function newEntry(text, bubble, fromVoice, location = null) {
   const entry = {
     id: `c${Date.now().toString(36)}-${++app.seq}`,
-    text, bubble, fromVoice,
+    text, bubble, fromVoice, location,
     via: null, streamed: '', deltas: 0,
     done: false, cancelling: false, retried: false, busyRetried: false, timer: 0,
   };
@@ -249,7 +264,7 @@ function armTimeout(e) {
 }
 
 /** Send a typed (or transcribed) command. Returns false when nothing was sent. */
-async function sendCommand(raw, { fromVoice = false } = {}) {
+async function sendCommand(raw, { fromVoice = false, location = null } = {}) {
   const text = String(raw ?? '').trim();
   if (!text) return false;
   const max = app.limits.max_command_chars;
@@ -260,7 +275,7 @@ async function sendCommand(raw, { fromVoice = false } = {}) {
   speaker.prime();
   bargeIn();
   chat.add('user', text);
-  const entry = newEntry(text, chat.add('assistant', '', 'streaming'), fromVoice);
+  const entry = newEntry(text, chat.add('assistant', '', 'streaming'), fromVoice, location);
   await deliver(entry);
   return true;
 }
@@ -275,7 +290,9 @@ async function deliver(entry) {
 }
 
 function sendFrame(entry) {
-  if (!socket.send({ command: entry.text, timezone: TIMEZONE, id: entry.id })) return false;
+  const frame = { command: entry.text, timezone: TIMEZONE, id: entry.id };
+  if (entry.location) frame.location = entry.location;
+  if (!socket.send(frame)) return false;
   entry.via = 'ws';
   app.pending.set(entry.id, entry);
   socket.touch();
@@ -286,7 +303,9 @@ function sendFrame(entry) {
 async function sendHttp(entry) {
   entry.via = 'http';
   try {
-    const r = await api('/api/command', { method: 'POST', json: { command: entry.text, timezone: TIMEZONE } });
+    const json = { command: entry.text, timezone: TIMEZONE };
+    if (entry.location) json.location = entry.location;
+    const r = await api('/api/command', { method: 'POST', json });
     complete(entry, r || {});
   } catch (e) {
     fail(entry, e);
@@ -308,16 +327,16 @@ function complete(entry, data) {
     refresh();
     return;
   }
-  handleAction(entry.bubble, data.action, data.data, { live: true });
+  const quiet = handleAction(entry.bubble, data.action, data.data, { live: true, entry, turnId: data.turn_id }) === QUIET;
   chat.changed(stick);
   noticeForSource(data.source);
-  if (data.action === 'exit') {
+  if (data.action === 'exit' || quiet) {
     endListening();
     app.autoListenArmed = false;
   } else {
     app.autoListenArmed = !!settings.values.auto_listen;
   }
-  speaker.finish(text); // emits 'idle' right away when there is nothing to say
+  speaker.finish(quiet ? '' : text); // emits 'idle' right away when there is nothing to say
   refresh();
 }
 
@@ -337,7 +356,7 @@ function fail(entry, err) {
       b.setText('');
       b.setStatus('streaming');
       bargeIn();
-      deliver(newEntry(entry.text, b, false));
+      deliver(newEntry(entry.text, b, false, entry.location));
     });
   }
   const code = err?.code;
@@ -356,7 +375,10 @@ function fail(entry, err) {
   ui.status(msg, { tone: 'error' });
 }
 
-function handleAction(bubble, action, data, { live }) {
+// handleAction's answer when it takes over speaking the reply (need_location).
+const QUIET = Symbol('quiet');
+
+function handleAction(bubble, action, data, { live, entry = null, turnId = null }) {
   switch (action) {
     case 'open_url': {
       const url = safeHttpUrl(data?.url);
@@ -380,9 +402,30 @@ function handleAction(bubble, action, data, { live }) {
       chat.note(bubble, `A web page can't open apps on your device, like ${name}. Open it yourself, or ask me to open its website.`);
       break;
     }
+    case 'timer':
+      timers.added(data, { live });
+      break;
+    case 'timer_cancelled':
+      if (live) timers.cancelled(data?.ids);
+      break;
+    case 'weather':
+      weather.showCard(bubble, data);
+      break;
+    case 'need_location':
+      // Only a question asked just now may ask for the position, and only once per question.
+      if (live && entry && !entry.location) {
+        weather.locateAndAsk(bubble, entry.text, { fromVoice: entry.fromVoice });
+        return QUIET;
+      }
+      if (live) weather.offerHomeCity(bubble);
+      break;
+    case 'grounded':
+      showGrounding(bubble, data, turnId);
+      break;
     default:
       break;
   }
+  return null;
 }
 
 // Popups need a fresh user gesture that a slow reply may have outlived, and with 'noopener'
@@ -464,6 +507,12 @@ function onFrame(msg) {
     case 'error':
       onSocketError(msg, id);
       return;
+    case 'timer_due':
+      timers.due(msg);
+      return;
+    case 'timer_missed':
+      timers.missed(msg);
+      return;
     default:
       return; // status_update, pong, anything new
   }
@@ -516,6 +565,14 @@ function onSocketClose({ code }) {
 socket.addEventListener('message', (ev) => onFrame(ev.detail.msg));
 socket.addEventListener('close', (ev) => onSocketClose(ev.detail));
 socket.addEventListener('state', (ev) => ui.setConnection(ev.detail.state));
+// Timers set or rung while this socket was down (another tab, another device) show on
+// reconnect; ones set or cancelled in another tab show when that tab's turn is synced here.
+socket.addEventListener('open', () => { if (app.mode !== 'unknown') timers.load(); });
+socket.addEventListener('message', (ev) => {
+  const { msg } = ev.detail;
+  if (msg.type === 'turn_synced' && Array.isArray(msg.messages)
+    && msg.messages.some((m) => m.action === 'timer' || m.action === 'timer_cancelled')) timers.load();
+});
 
 // ---------- listening ----------
 
@@ -666,7 +723,7 @@ async function loadConversation() {
       const b = new Bubble(role, String(m.content ?? ''), status);
       if (role === 'assistant') {
         b.setSource(m.source);
-        handleAction(b, m.action, m.data, { live: false });
+        handleAction(b, m.action, m.data, { live: false, turnId: m.turn_id });
       }
       nodes.push(b.el);
     }
@@ -749,6 +806,11 @@ bindSettingsPanel({
   settings, speaker, dialog,
   openButton: byTestId('settings-button'),
 });
+const weather = new WeatherView({
+  chat, speaker, settings, dialog,
+  openButton: byTestId('settings-button'),
+  ask: (text, opts) => sendCommand(text, opts),
+});
 settings.addEventListener('invalid', (e) => {
   if (!dialog.open) ui.toast(e.detail.message, { tone: 'error', key: 'settings' });
 });
@@ -771,4 +833,5 @@ if (navigator.onLine === false) ui.toast("You're offline. Ballsy will connect wh
   socket.connect();
   settings.load().catch((e) => ui.toast(`Couldn't load your settings. ${describeError(e)}`, { tone: 'error', key: 'settings' }));
   loadConversation();
+  timers.load();
 })();

@@ -7,7 +7,7 @@ import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 
 const THEME_KEY = 'ballsy.theme';
-const FIELDS = ['voice', 'voice_speed', 'theme', 'auto_listen', 'language'];
+const FIELDS = ['voice', 'voice_speed', 'theme', 'auto_listen', 'language', 'home_city', 'units'];
 const COMMON_LANGS = ['en-US', 'en-GB', 'en-AU', 'en-IN', 'es-ES', 'es-MX', 'fr-FR', 'de-DE', 'it-IT',
   'pt-BR', 'nl-NL', 'pl-PL', 'tr-TR', 'ru-RU', 'hi-IN', 'ja-JP', 'ko-KR', 'zh-CN'];
 
@@ -38,7 +38,7 @@ export class Settings extends EventTarget {
   constructor() {
     super();
     const lang = navigator.language || 'en-US';
-    this.values = { voice: '', voice_speed: 175, theme: storedTheme(), auto_listen: false, language: lang };
+    this.values = { voice: '', voice_speed: 175, theme: storedTheme(), auto_listen: false, language: lang, home_city: '', units: 'auto' };
     this.server = { ...this.values };
     this.loaded = false;
     this._patch = {};
@@ -104,6 +104,8 @@ export class Settings extends EventTarget {
       if (k === 'theme' && !['light', 'dark', 'system'].includes(v)) v = 'system';
       if ((k === 'voice' || k === 'language') && typeof v !== 'string') v = k === 'voice' ? '' : this.values.language;
       if (k === 'language' && !v) v = navigator.language || 'en-US';
+      if (k === 'home_city' && typeof v !== 'string') v = '';
+      if (k === 'units' && !['auto', 'metric', 'imperial'].includes(v)) v = 'auto';
       this.server[k] = v;
       if (k in this._patch) continue;
       if (this.values[k] !== v) {
