@@ -55,6 +55,8 @@ locals {
     RATE_LIMIT_STORE           = "postgres"
     AI_DAILY_REQUESTS_PER_USER = tostring(var.ai_daily_requests_per_user)
     AI_DAILY_REQUESTS_TOTAL    = tostring(var.ai_daily_requests_total)
+    GEMINI_GROUNDING           = var.gemini_grounding
+    AI_DAILY_GROUNDED_TOTAL    = tostring(var.ai_daily_grounded_total)
     DATABASE_MAX_CONNECTIONS   = tostring(var.db_max_connections_per_instance)
     # Migrating at start is safe with several instances (PostgreSQL advisory lock); the job in
     # cloud_run.tf does the same on demand.

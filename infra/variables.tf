@@ -215,6 +215,28 @@ variable "ai_daily_requests_per_user" {
   }
 }
 
+variable "gemini_grounding" {
+  description = "GEMINI_GROUNDING: on grounds questions about current events in Google Search (5,000 free queries a month, then billed per query); off never searches."
+  type        = string
+  default     = "off"
+
+  validation {
+    condition     = contains(["on", "off"], var.gemini_grounding)
+    error_message = "gemini_grounding must be \"on\" or \"off\"."
+  }
+}
+
+variable "ai_daily_grounded_total" {
+  description = "AI_DAILY_GROUNDED_TOTAL: Google Search queries grounded answers may run per UTC day for the whole service. 150 a day stays within the 5,000 free a month."
+  type        = number
+  default     = 150
+
+  validation {
+    condition     = var.ai_daily_grounded_total >= 0 && floor(var.ai_daily_grounded_total) == var.ai_daily_grounded_total
+    error_message = "ai_daily_grounded_total must be a whole number, 0 or more."
+  }
+}
+
 variable "ai_daily_requests_total" {
   description = "AI_DAILY_REQUESTS_TOTAL: AI questions per UTC day for the whole service. 450 stays under the Developer API free tier's 500 requests per day per model."
   type        = number

@@ -92,7 +92,7 @@ env_vars! {
     GOOGLE_CLOUD_REGION = Unset("(unset)"), "Region the service runs in (Cloud Run), e.g. us-central1; shown by check-config. Not the Vertex AI location.";
     VERTEX_LOCATION = Value("global"), "Vertex AI location of the Gemini endpoint: global (where Gemini 3 is served first) or a region such as us-central1.";
     GEMINI_GROUNDING = Value("off"), "on: questions about current events (news, scores, prices, \"latest\") are answered with Google Search grounding, within AI_DAILY_GROUNDED_TOTAL; off: never.";
-    AI_DAILY_GROUNDED_TOTAL = Value("150"), "Grounded (Google Search) questions per UTC day for the whole service: 150 a day stays within the 5,000 free searches a month.";
+    AI_DAILY_GROUNDED_TOTAL = Value("150"), "Google Search queries that grounded answers may run per UTC day, for the whole service (each query the model runs counts): 150 a day stays within the 5,000 free searches a month; past it, current events are answered without search.";
     WEATHER_BASE_URL = Value("https://api.open-meteo.com"), "Open-Meteo forecast API (free, no key); tests point it at a fake.";
     GEOCODING_BASE_URL = Value("https://geocoding-api.open-meteo.com"), "Open-Meteo geocoding API, for place names; tests point it at a fake.";
     ASSISTANT_PERSONA = Unset("(built-in Ballsy persona)"), "System prompt for the model.";

@@ -104,6 +104,7 @@ struct Inner {
     ai_per_user: u32,
     ai_per_network: u32,
     ai_total: u32,
+    grounded_total: u32,
     store: Store,
 }
 
@@ -134,6 +135,9 @@ fn hourly_quota(per_hour: u32) -> Quota {
     let per_hour = NonZeroU32::new(per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
     Quota::per_hour(per_hour).allow_burst(per_hour)
 }
+
+/// The `ai_usage` key of the daily grounded-search count.
+pub const GROUNDED_SEARCHES_KEY: &str = "grounded:*";
 
 /// Today's UTC day as the budgets count it.
 pub fn budget_day() -> String {
@@ -172,6 +176,7 @@ impl Limits {
                 ai_per_user: config.ai_daily_requests_per_user,
                 ai_per_network: config.ai_daily_requests_per_ip,
                 ai_total: config.ai_daily_requests_total,
+                grounded_total: config.ai_daily_grounded_total,
                 store,
             }),
         }
@@ -268,6 +273,19 @@ impl Limits {
         self.inner
             .store
             .consume_ai_request(self.budget_keys(user, &network, &day))
+            .await
+    }
+
+    /// Counts one Google Search a grounded answer ran (service-wide, per UTC day); false once
+    /// `AI_DAILY_GROUNDED_TOTAL` is reached.
+    pub async fn consume_grounded_search(&self) -> StoreResult<bool> {
+        self.inner
+            .store
+            .consume_daily(
+                GROUNDED_SEARCHES_KEY,
+                &budget_day(),
+                self.inner.grounded_total,
+            )
             .await
     }
 

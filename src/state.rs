@@ -17,7 +17,7 @@ use crate::limits::Limits;
 use crate::net::ConnectionCounter;
 use crate::skills::Skills;
 use crate::store::Store;
-use crate::turns::Turns;
+use crate::turns::{TurnPolicy, Turns};
 use crate::weather::{WeatherClient, WeatherConfig};
 
 /// How long a `/ready` answer is reused: probes and load balancers may ask often, and each
@@ -92,8 +92,11 @@ impl AppState {
             model,
             limits.clone(),
             skills.clone(),
-            config.persona.clone(),
-            config.context_turns,
+            TurnPolicy {
+                persona: config.persona.clone(),
+                context_messages: config.context_turns,
+                grounding: config.grounding,
+            },
             Drain { deadline },
         );
         let sockets = ConnectionCounter::new(config.http.max_connections_per_ip);

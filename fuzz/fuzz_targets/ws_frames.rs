@@ -6,5 +6,5 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = ballsy::ws::protocol::parse_client_frame(text);
-    let _ = ballsy::turn::validate_command(text);
+    let _ = ballsy::turns::Command::parse(text);
 });

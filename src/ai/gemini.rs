@@ -33,7 +33,8 @@ use tokio::time::Instant;
 
 use super::vertex::TokenSource;
 use super::{
-    AiError, ChatEvent, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, Role, Usage,
+    AiError, ChatEvent, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, FunctionCall,
+    Grounding, Role, Usage,
 };
 use crate::config::{DEFAULT_GEMINI_BASE_URL, GeminiBackend, GeminiConfig};
 use crate::conversation::Source;
@@ -149,7 +150,7 @@ impl ChatModel for GeminiClient {
         let inner = self.inner.clone();
         Box::pin(async_stream::stream! {
             let deadline = Instant::now() + inner.timeout;
-            let mut policy = RetryPolicy::new(&inner);
+            let mut policy = RetryPolicy::new(&inner).pinned(!request.rounds.is_empty());
             loop {
                 let model = policy.model().to_owned();
                 let body = inner.chat_body(&model, &request);
@@ -161,6 +162,12 @@ impl ChatModel for GeminiClient {
                         let mut finish: Option<FinishReason> = None;
                         let mut usage = Usage::default();
                         let mut answer_bytes = 0usize;
+                        // The whole model content of this response, verbatim and in order: what a
+                        // follow-up request must send back for the calls' thought signatures.
+                        let mut model_parts: Vec<Value> = Vec::new();
+                        let mut calls: Vec<FunctionCall> = Vec::new();
+                        // Gemini resends the accumulated metadata; the last one wins.
+                        let mut grounding: Option<Grounding> = None;
                         loop {
                             let gap = if sent_text { inner.stall_timeout } else { inner.first_byte_timeout };
                             let wait = gap.min(deadline.saturating_duration_since(Instant::now()));
@@ -171,20 +178,30 @@ impl ChatModel for GeminiClient {
                                 Err(_) => break Err(AiError::Timeout("no first chunk")),
                             };
                             let event = match next {
-                                None => break match finish.take() {
-                                    Some(finish) if sent_text => {
-                                        yield Ok(ChatEvent::Done(Completion { finish, usage, model: model.clone() }));
-                                        Ok(())
-                                    }
-                                    Some(FinishReason::MaxTokens) => {
-                                        // Thinking used the whole budget: say so rather than retry the same thing.
-                                        yield Ok(ChatEvent::Done(Completion { finish: FinishReason::MaxTokens, usage, model: model.clone() }));
-                                        Ok(())
-                                    }
-                                    Some(FinishReason::Blocked(reason)) => Err(AiError::Blocked(reason)),
-                                    Some(_) => Err(AiError::EmptyAnswer),
-                                    None => Err(AiError::Transport("the stream ended before the answer was complete".into())),
-                                },
+                                None => {
+                                    let done = |finish| Ok(ChatEvent::Done(Completion { finish, usage, model: model.clone() }));
+                                    break match finish.take() {
+                                        Some(FinishReason::MalformedCall) if !sent_text => Err(AiError::MalformedCall),
+                                        Some(finish) if sent_text || !calls.is_empty() => {
+                                            if let Some(grounding) = grounding.take() {
+                                                yield Ok(ChatEvent::Grounded(grounding));
+                                            }
+                                            if !calls.is_empty() {
+                                                yield Ok(ChatEvent::ToolCalls { calls: std::mem::take(&mut calls), model_parts: std::mem::take(&mut model_parts) });
+                                            }
+                                            yield done(finish);
+                                            Ok(())
+                                        }
+                                        Some(FinishReason::MaxTokens) => {
+                                            // Thinking used the whole budget: say so rather than retry the same thing.
+                                            yield done(FinishReason::MaxTokens);
+                                            Ok(())
+                                        }
+                                        Some(FinishReason::Blocked(reason)) => Err(AiError::Blocked(reason)),
+                                        Some(_) => Err(AiError::EmptyAnswer),
+                                        None => Err(AiError::Transport("the stream ended before the answer was complete".into())),
+                                    };
+                                }
                                 Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
                                     break Err(AiError::Transport(describe_reqwest(&e)))
                                 }
@@ -201,6 +218,11 @@ impl ChatModel for GeminiClient {
                             if chunk.finish.is_some() {
                                 finish = chunk.finish;
                             }
+                            if chunk.grounding.is_some() {
+                                grounding = chunk.grounding;
+                            }
+                            model_parts.extend(chunk.parts);
+                            calls.extend(chunk.calls);
                             for text in chunk.texts {
                                 answer_bytes += text.len();
                                 if answer_bytes > MAX_ANSWER_BYTES {
@@ -373,7 +395,7 @@ impl Inner {
                 _ => contents.push((role, vec![text])),
             }
         }
-        let contents: Vec<Value> = contents
+        let mut contents: Vec<Value> = contents
             .into_iter()
             .map(|(role, texts)| {
                 json!({
@@ -382,8 +404,26 @@ impl Inner {
                 })
             })
             .collect();
+        // This turn's tool rounds: the model's content exactly as it came, then one response
+        // per call, in the same order.
+        for round in &request.rounds {
+            contents.push(json!({ "role": "model", "parts": round.model_parts }));
+            let responses: Vec<Value> = round
+                .responses
+                .iter()
+                .map(|r| {
+                    let mut response = json!({ "name": r.name, "response": r.response });
+                    if let Some(id) = &r.id {
+                        response["id"] = json!(id);
+                    }
+                    json!({ "functionResponse": response })
+                })
+                .collect();
+            contents.push(json!({ "role": "user", "parts": responses }));
+        }
+        let uses_functions = !request.grounding && !request.tools.is_empty();
         let mut generation = json!({ "maxOutputTokens": self.max_output_tokens });
-        if let Some(thinking) = thinking_config(model) {
+        if let Some(thinking) = thinking_config(model, uses_functions) {
             generation["thinkingConfig"] = thinking;
         }
         let mut body = json!({
@@ -391,6 +431,12 @@ impl Inner {
             "contents": contents,
             "generationConfig": generation,
         });
+        if request.grounding {
+            body["tools"] = json!([{ "google_search": {} }]);
+        } else if uses_functions {
+            body["tools"] = json!([{ "functionDeclarations": request.tools }]);
+            body["toolConfig"] = json!({ "functionCallingConfig": { "mode": "AUTO" } });
+        }
         self.opt_out_of_storage(&mut body);
         body
     }
@@ -470,14 +516,15 @@ impl Inner {
 
 /// Thinking set explicitly to the lowest level each family supports, so a short spoken answer
 /// is never starved by thinking tokens (which count against `maxOutputTokens`). Sending both
-/// `thinkingBudget` and `thinkingLevel` is a 400, so exactly one is chosen by model family.
-fn thinking_config(model: &str) -> Option<Value> {
+/// `thinkingBudget` and `thinkingLevel` is a 400, so exactly one is chosen by model family. A
+/// request offering functions gets LOW: at MINIMAL, 3.5 Flash-Lite ends tool loops early.
+fn thinking_config(model: &str, uses_functions: bool) -> Option<Value> {
     if model.starts_with("gemini-2.5") {
         // 2.5 Pro cannot turn thinking off; 128 is its minimum.
         let budget = if model.contains("pro") { 128 } else { 0 };
         Some(json!({ "thinkingBudget": budget }))
     } else if model.starts_with("gemini-3") {
-        let level = if model.contains("flash-lite") {
+        let level = if model.contains("flash-lite") && !uses_functions {
             "MINIMAL"
         } else {
             "LOW"
@@ -527,7 +574,12 @@ fn describe_reqwest(error: &reqwest::Error) -> String {
 /// One parsed SSE event (or unary response) of `GenerateContentResponse`.
 #[derive(Debug, Default, PartialEq)]
 pub struct Chunk {
+    /// The spoken text (thought summaries excluded).
     pub texts: Vec<String>,
+    /// Every part of the candidate's content, verbatim.
+    pub parts: Vec<Value>,
+    pub calls: Vec<FunctionCall>,
+    pub grounding: Option<Grounding>,
     pub finish: Option<FinishReason>,
     pub usage: Option<Usage>,
 }
@@ -558,6 +610,16 @@ pub fn parse_chunk(data: &str) -> Result<Chunk, AiError> {
             .and_then(Value::as_array)
         {
             for part in parts {
+                chunk.parts.push(part.clone());
+                if let Some(call) = part.get("functionCall")
+                    && let Some(name) = call.get("name").and_then(Value::as_str)
+                {
+                    chunk.calls.push(FunctionCall {
+                        id: call.get("id").and_then(Value::as_str).map(str::to_owned),
+                        name: name.to_owned(),
+                        args: call.get("args").cloned().unwrap_or_else(|| json!({})),
+                    });
+                }
                 // Thought summaries are not part of the spoken answer.
                 if part.get("thought").and_then(Value::as_bool) == Some(true) {
                     continue;
@@ -569,6 +631,7 @@ pub fn parse_chunk(data: &str) -> Result<Chunk, AiError> {
                 }
             }
         }
+        chunk.grounding = candidate.get("groundingMetadata").and_then(grounding_of);
         chunk.finish = candidate
             .get("finishReason")
             .and_then(Value::as_str)
@@ -590,11 +653,56 @@ pub fn parse_chunk(data: &str) -> Result<Chunk, AiError> {
     Ok(chunk)
 }
 
+/// Sources and the Search Suggestion chip of `groundingMetadata`; None for the empty objects
+/// Gemini sends on every chunk before the real one.
+fn grounding_of(metadata: &Value) -> Option<Grounding> {
+    let sources: Vec<(String, String)> = metadata
+        .get("groundingChunks")
+        .and_then(Value::as_array)
+        .map(|chunks| {
+            chunks
+                .iter()
+                .filter_map(|c| {
+                    let web = c.get("web")?;
+                    let uri = web.get("uri")?.as_str()?.to_owned();
+                    let title = web
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&uri)
+                        .to_owned();
+                    uri.starts_with("https://").then_some((title, uri))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let search_suggestions = metadata
+        .pointer("/searchEntryPoint/renderedContent")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let queries: Vec<String> = metadata
+        .get("webSearchQueries")
+        .and_then(Value::as_array)
+        .map(|q| {
+            q.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (!sources.is_empty() || search_suggestions.is_some() || !queries.is_empty()).then_some(
+        Grounding {
+            sources,
+            search_suggestions,
+            queries,
+        },
+    )
+}
+
 fn finish_reason(reason: &str) -> Option<FinishReason> {
     Some(match reason {
         "FINISH_REASON_UNSPECIFIED" | "" => return None,
         "STOP" => FinishReason::Stop,
         "MAX_TOKENS" => FinishReason::MaxTokens,
+        "MALFORMED_FUNCTION_CALL" => FinishReason::MalformedCall,
         "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "LANGUAGE"
         | "IMAGE_SAFETY" | "MODEL_ARMOR" => FinishReason::Blocked(reason.to_owned()),
         other => FinishReason::Other(other.to_owned()),
@@ -739,6 +847,9 @@ struct RetryPolicy<'a> {
     on_fallback: bool,
     retries: u32,
     refreshed_token: bool,
+    malformed_retried: bool,
+    /// Thought signatures belong to the model that made them: a tool loop stays on its model.
+    pinned: bool,
 }
 
 impl<'a> RetryPolicy<'a> {
@@ -748,7 +859,14 @@ impl<'a> RetryPolicy<'a> {
             on_fallback: false,
             retries: 0,
             refreshed_token: false,
+            malformed_retried: false,
+            pinned: false,
         }
+    }
+
+    fn pinned(mut self, pinned: bool) -> Self {
+        self.pinned = pinned;
+        self
     }
 
     fn model(&self) -> &str {
@@ -763,7 +881,7 @@ impl<'a> RetryPolicy<'a> {
     }
 
     fn can_switch(&self) -> bool {
-        self.inner.fallback_model.is_some() && !self.on_fallback
+        self.inner.fallback_model.is_some() && !self.on_fallback && !self.pinned
     }
 
     fn switch_model(&mut self) {
@@ -812,9 +930,16 @@ impl<'a> RetryPolicy<'a> {
                 self.refreshed_token = true;
                 Step::RefreshToken
             }
-            AiError::Auth(_) | AiError::BadRequest(_) | AiError::Blocked(_) | AiError::Offline => {
-                Step::Fail
+            // Constrained decoding of the arguments failed: once more, then an apology.
+            AiError::MalformedCall if !self.malformed_retried => {
+                self.malformed_retried = true;
+                Step::Retry(Duration::ZERO)
             }
+            AiError::MalformedCall
+            | AiError::Auth(_)
+            | AiError::BadRequest(_)
+            | AiError::Blocked(_)
+            | AiError::Offline => Step::Fail,
         };
         match step {
             Step::Retry(delay) => {
@@ -966,22 +1091,27 @@ mod tests {
     #[test]
     fn thinking_is_explicit_per_family() {
         assert_eq!(
-            thinking_config("gemini-3.5-flash-lite"),
+            thinking_config("gemini-3.5-flash-lite", false),
             Some(json!({"thinkingLevel":"MINIMAL"}))
         );
         assert_eq!(
-            thinking_config("gemini-3.8-flash"),
+            thinking_config("gemini-3.5-flash-lite", true),
+            Some(json!({"thinkingLevel":"LOW"})),
+            "tool turns think a little"
+        );
+        assert_eq!(
+            thinking_config("gemini-3.8-flash", false),
             Some(json!({"thinkingLevel":"LOW"}))
         );
         assert_eq!(
-            thinking_config("gemini-2.5-flash-lite"),
+            thinking_config("gemini-2.5-flash-lite", false),
             Some(json!({"thinkingBudget":0}))
         );
         assert_eq!(
-            thinking_config("gemini-2.5-pro"),
+            thinking_config("gemini-2.5-pro", false),
             Some(json!({"thinkingBudget":128}))
         );
-        assert_eq!(thinking_config("custom-model"), None);
+        assert_eq!(thinking_config("custom-model", false), None);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub struct Turn {
 }
 
 /// Everything the model sees for one answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatRequest {
     /// The persona, sent as `systemInstruction`.
     pub system: String,
@@ -37,12 +37,72 @@ pub struct ChatRequest {
     pub history: Vec<Turn>,
     /// The user's current message.
     pub message: String,
+    /// Function declarations the model may call (`tools[].functionDeclarations`).
+    pub tools: Vec<serde_json::Value>,
+    /// Ground the answer in Google Search instead of offering functions (Gemini 3 cannot mix
+    /// the two in one request without a preview flag).
+    pub grounding: bool,
+    /// This turn's earlier rounds of function calls and their results, in order.
+    pub rounds: Vec<ToolRound>,
 }
 
-/// What a streamed answer yields: text as it arrives, then one `Done`.
+impl ChatRequest {
+    pub fn new(system: String, history: Vec<Turn>, message: String) -> Self {
+        Self {
+            system,
+            history,
+            message,
+            ..Self::default()
+        }
+    }
+}
+
+/// A function the model asked to call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionCall {
+    /// The API's id for the call, when it sent one (echoed in the response; never invented).
+    pub id: Option<String>,
+    pub name: String,
+    pub args: serde_json::Value,
+}
+
+/// One round of a tool loop: the model's content exactly as it arrived (every part, in order,
+/// thought signatures and empty-text parts included — Gemini 3 answers 400 if a signature is
+/// dropped or moved), and one response per call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolRound {
+    pub model_parts: Vec<serde_json::Value>,
+    pub responses: Vec<FunctionResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionResponse {
+    pub id: Option<String>,
+    pub name: String,
+    /// A JSON object (`{"status": …}`).
+    pub response: serde_json::Value,
+}
+
+/// Where a grounded answer came from, and Google's Search Suggestion chip.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Grounding {
+    /// (title, uri) of each source.
+    pub sources: Vec<(String, String)>,
+    /// `searchEntryPoint.renderedContent`: HTML that must be shown as provided.
+    pub search_suggestions: Option<String>,
+    pub queries: Vec<String>,
+}
+
+/// What a streamed answer yields: text as it arrives; at the end the calls the model made (if
+/// any) and the grounding (if any); then one `Done`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatEvent {
     Delta(String),
+    ToolCalls {
+        calls: Vec<FunctionCall>,
+        model_parts: Vec<serde_json::Value>,
+    },
+    Grounded(Grounding),
     Done(Completion),
 }
 
@@ -59,6 +119,8 @@ pub enum FinishReason {
     Stop,
     /// The output token cap was reached; the text so far is kept.
     MaxTokens,
+    /// The model's function call did not fit its declaration.
+    MalformedCall,
     /// Content filters stopped the answer (SAFETY, RECITATION, BLOCKLIST, ...).
     Blocked(String),
     Other(String),
@@ -122,6 +184,9 @@ pub enum AiError {
     Protocol(String),
     #[error("the model returned an empty answer")]
     EmptyAnswer,
+    /// `MALFORMED_FUNCTION_CALL`: the model's function call did not fit its declaration.
+    #[error("the model produced a malformed function call")]
+    MalformedCall,
     #[error("no model is configured (offline mode)")]
     Offline,
 }
@@ -150,6 +215,9 @@ impl AiError {
             }
             AiError::BadRequest(_) | AiError::Auth(_) | AiError::NotFound(_) => {
                 "My AI service isn't working right now. Here's a web search for it instead."
+            }
+            AiError::MalformedCall => {
+                "I got mixed up trying to do that. Could you say it another way?"
             }
             AiError::EmptyAnswer => {
                 "I don't have a good answer for that. Here's a web search for it instead."
@@ -189,6 +257,7 @@ impl AiError {
             AiError::NotFound(_) => "not_found",
             AiError::Protocol(_) => "protocol",
             AiError::EmptyAnswer => "empty",
+            AiError::MalformedCall => "malformed_call",
             AiError::Offline => "offline",
         }
     }

@@ -85,11 +85,7 @@ mod tests {
             delay: Duration::ZERO,
         };
         let events: Vec<_> = model
-            .stream_chat(ChatRequest {
-                system: String::new(),
-                history: vec![],
-                message: "why?".into(),
-            })
+            .stream_chat(ChatRequest::new(String::new(), vec![], "why?".into()))
             .collect()
             .await;
         let deltas: Vec<String> = events

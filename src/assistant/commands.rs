@@ -28,7 +28,7 @@ const HOW_ARE_YOU_REPLY: &str = "I'm doing great! Ready to help you with anythin
 const EXIT_REPLY: &str = "Goodbye! Take care!";
 const ASK_WHAT_REPLY: &str = "What would you like to know?";
 /// What "help" and "what can you do" answer, whatever model is configured.
-pub const HELP_REPLY: &str = "I can play music and videos on YouTube or Spotify, open maps and directions, read the news, search the web, do exact maths with follow-ups like \"times 2\", and tell you the time and date. Try \"play lofi on YouTube\" or \"what's 15% of 240\".";
+pub const HELP_REPLY: &str = "I can set timers, alarms and reminders, tell you the weather, convert units, play music and videos on YouTube or Spotify, open maps and directions, read the news, search the web, do exact maths with follow-ups like \"times 2\", and tell you the time and date. Try \"set a pasta timer for 10 minutes\", \"what's the weather in Paris\" or \"convert 5 miles to km\".";
 const THANKS_REPLY: &str = "You're welcome!";
 
 const HELP_QUESTIONS: &[&str] = &[
@@ -287,6 +287,45 @@ pub fn uncertain_fallback(question: &Question, answer: &str) -> Option<Reply> {
             )
         })
     }
+}
+
+/// Phrases that mark a question about what is happening now, which the model cannot know
+/// from its training data. Cheap and deliberately narrow: a grounded answer costs a Google
+/// Search from a small monthly pool, so only these go out with search grounding.
+const CURRENT_EVENTS_PHRASES: &[&str] = &[
+    "news",
+    "headline",
+    "headlines",
+    "latest",
+    "who won",
+    "who is winning",
+    "who's winning",
+    "score",
+    "scores",
+    "standings",
+    "stock price",
+    "share price",
+    "exchange rate",
+    "price of bitcoin",
+    "election",
+    "right now",
+    "this week",
+    "last night",
+    "today's",
+    "tonight's",
+    "yesterday's",
+    "currently",
+    "happening",
+    "recent",
+    "recently",
+];
+
+/// Whether a question asks about current events (news, results, prices, "latest").
+pub fn about_current_events(question: &Question) -> bool {
+    let text = normalize(&question.text).to_lowercase();
+    CURRENT_EVENTS_PHRASES
+        .iter()
+        .any(|phrase| contains_phrase(&text, phrase))
 }
 
 /// The search offered when the model failed before producing any text: the whole command
@@ -1182,6 +1221,30 @@ mod tests {
             let seven = Number::from(7);
             let routed = resolve(&command, &context(), Some(&seven));
             proptest::prop_assert!(matches!(routed, Routed::Reply(Reply { rule: "math", calculation: Some(_), .. })), "{:?}", routed);
+        }
+    }
+    #[test]
+    fn current_events_questions_are_recognised_narrowly() {
+        let ask = |text: &str| Question {
+            text: text.to_owned(),
+            kind: QuestionKind::General,
+        };
+        for current in [
+            "who won last night",
+            "What's the latest on the Mars mission?",
+            "what's the score of the Lakers game",
+            "what is the Google stock price",
+            "any news about the election",
+        ] {
+            assert!(about_current_events(&ask(current)), "{current}");
+        }
+        for timeless in [
+            "why is the sky blue",
+            "tell me a joke",
+            "what is a newspaper",
+            "who wrote Hamlet",
+        ] {
+            assert!(!about_current_events(&ask(timeless)), "{timeless}");
         }
     }
 }

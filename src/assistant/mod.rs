@@ -16,7 +16,7 @@ pub mod text;
 pub mod timers;
 pub mod units;
 
-pub use commands::{Chained, failure_fallback, route, uncertain_fallback};
+pub use commands::{Chained, about_current_events, failure_fallback, route, uncertain_fallback};
 
 /// Everything a command may depend on besides its text. Built by the caller.
 #[derive(Debug, Clone, Copy)]

@@ -56,6 +56,10 @@ pub fn router(state: AppState) -> Router {
             post(resources::conversation::reopen),
         )
         .route("/export", get(resources::export::export))
+        .route(
+            "/turns/{id}/search-suggestions",
+            get(resources::suggestions::chip),
+        )
         .route("/timers", get(resources::timers::list))
         .route("/timers/{id}", delete(resources::timers::cancel))
         .route("/me", delete(resources::me::forget))

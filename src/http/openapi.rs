@@ -6,7 +6,8 @@ use utoipa::OpenApi;
 
 use super::error::ErrorBody;
 use super::resources::{
-    command, conversation, export, health, history, me, session, settings, timers, voice,
+    command, conversation, export, health, history, me, session, settings, suggestions, timers,
+    voice,
 };
 use crate::turns::CommandReply;
 
@@ -36,6 +37,7 @@ use crate::turns::CommandReply;
         me::forget,
         timers::list,
         timers::cancel,
+        suggestions::chip,
     ),
     components(schemas(ErrorBody, CommandReply))
 )]

@@ -211,6 +211,24 @@ impl Store {
         Ok(turns)
     }
 
+    /// One of the user's turns by id (None for another user's or an unknown id).
+    #[tracing::instrument(skip_all, err)]
+    pub async fn turn(&self, user: &UserId, id: TurnId) -> StoreResult<Option<StoredTurn>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            turn_columns!(),
+            " FROM turns t WHERE t.id = $1 AND t.user_id = $2"
+        );
+        let rows: Vec<TurnRow> = with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(id)
+                .bind(user.as_str())
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(turns_from_rows(rows)?.pop())
+    }
+
     /// The open conversation (opened if the user has none) with its newest `limit` turns.
     #[tracing::instrument(skip_all, err)]
     pub async fn open_conversation(

@@ -76,6 +76,24 @@ impl Store {
         })
     }
 
+    /// Counts one use of a service-wide daily allowance under `key` (for example grounded
+    /// searches); false once `limit` is reached today.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn consume_daily(&self, key: &str, day: &str, limit: u32) -> StoreResult<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        with_pool!(self, |pool| {
+            let row: Option<(i64,)> = sqlx::query_as(INCREMENT)
+                .bind(key)
+                .bind(day)
+                .bind(i64::from(limit))
+                .fetch_optional(pool)
+                .await?;
+            Ok::<_, StoreError>(row.is_some())
+        })
+    }
+
     /// Gives back one AI request that produced no answer (a shutdown cut it before the first
     /// word), so a restart does not cost users their budget.
     #[tracing::instrument(skip_all, err)]

@@ -19,9 +19,12 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub use self::command::{ClientTimezone, Command, InvalidCommand, sanitize_text};
-use crate::ai::{AiError, ChatEvent, ChatModel, ChatRequest, Completion, FinishReason, Role, Turn};
+use crate::ai::{
+    AiError, ChatEvent, ChatModel, ChatRequest, Completion, FinishReason, FunctionCall,
+    FunctionResponse, Grounding, Role, ToolRound, Turn,
+};
 use crate::assistant::math::Number;
-use crate::assistant::{self, Action, Context, Question, Routed};
+use crate::assistant::{self, Action, Context, GroundingSource, Question, Routed};
 use crate::conversation::{Source, Status, StoredTurn, TurnId, TurnRecord};
 use crate::error::{ErrorCode, Problem};
 use crate::limits::{ClientKey, Limits, RateLimited};
@@ -38,6 +41,9 @@ const TRUNCATED_SUFFIX: &str = " Sorry, that answer was cut short.";
 const CUT_OFF_SUFFIX: &str = " Sorry, I lost my connection there.";
 const REFUSED_SUFFIX: &str = " I'll stop there.";
 const NOTHING_HEARD: &str = "I didn't catch that. Could you please repeat?";
+/// Rounds of function calls one turn may run before the model must answer (a voice reply
+/// cannot wait for a long agent loop).
+const MAX_TOOL_ROUNDS: usize = 3;
 
 /// Why a running turn was stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,10 +267,19 @@ struct Inner {
     model: Arc<dyn ChatModel>,
     limits: Limits,
     skills: Skills,
-    persona: String,
-    /// Earlier messages (user or assistant) sent as context.
-    context_messages: usize,
+    policy: TurnPolicy,
     drain: Drain,
+}
+
+/// How the model is asked.
+#[derive(Debug, Clone, Default)]
+pub struct TurnPolicy {
+    /// The system instruction.
+    pub persona: String,
+    /// Earlier messages (user or assistant) sent as context.
+    pub context_messages: usize,
+    /// Current-events questions go out with Google Search grounding (`GEMINI_GROUNDING`).
+    pub grounding: bool,
 }
 
 impl Turns {
@@ -273,8 +288,7 @@ impl Turns {
         model: Arc<dyn ChatModel>,
         limits: Limits,
         skills: Skills,
-        persona: String,
-        context_messages: usize,
+        policy: TurnPolicy,
         drain: Drain,
     ) -> Self {
         Self {
@@ -283,8 +297,7 @@ impl Turns {
                 model,
                 limits,
                 skills,
-                persona,
-                context_messages,
+                policy,
                 drain,
             }),
         }
@@ -334,7 +347,10 @@ impl Turns {
                 };
                 Outcome::skill(inner.skills.run(skill, &ctx).await)
             }
-            Routed::Ask(question) => self.ask(&request, &question, on_delta, cancel).await?,
+            Routed::Ask(question) => {
+                self.ask(&request, &question, &context, on_delta, cancel)
+                    .await?
+            }
         };
         let record = TurnRecord {
             user: request.user,
@@ -426,7 +442,7 @@ impl Turns {
     /// The earlier exchanges the model sees: only those that got a model answer, as
     /// alternating user/model messages, at most `context_messages` of them.
     async fn context(&self, user: &UserId) -> Result<Vec<Turn>, StoreError> {
-        let limit = self.inner.context_messages;
+        let limit = self.inner.policy.context_messages;
         let turns = self
             .inner
             .store
@@ -461,20 +477,14 @@ impl Turns {
         &self,
         request: &TurnRequest,
         question: &Question,
+        context: &Context,
         on_delta: &mut (dyn FnMut(&str) + Send),
         cancel: &CancelSignal,
     ) -> Result<Outcome, TurnError> {
         let inner = &self.inner;
         let model = &inner.model;
         let online = model.source() != Source::Offline;
-        if online
-            && let Some(refusal) = budget_refusal(
-                inner
-                    .limits
-                    .consume_ai_request(&request.user, request.client)
-                    .await?,
-            )
-        {
+        if online && let Some(refusal) = self.consume_ai_request(request).await? {
             return Ok(Outcome::said(
                 refusal,
                 Source::Budget,
@@ -482,45 +492,105 @@ impl Turns {
                 "budget",
             ));
         }
-        let chat = ChatRequest {
-            system: inner.persona.clone(),
-            history: self.context(&request.user).await?,
-            message: question.text.clone(),
+        let mut chat = ChatRequest::new(
+            inner.policy.persona.clone(),
+            self.context(&request.user).await?,
+            question.text.clone(),
+        );
+        // Gemini 3 takes Google Search or function declarations in one request, not both
+        // (except behind a preview flag the Vertex API lacks): a cheap rule picks search for
+        // questions about current events, everything else may call the skills.
+        if online && inner.policy.grounding && assistant::about_current_events(question) {
+            chat.grounding = inner.limits.consume_grounded_search().await?;
+        }
+        if online && !chat.grounding {
+            chat.tools = Skills::declarations();
+        }
+        let skill_context = SkillContext {
+            user: &request.user,
+            now: context.now,
+            timezone: context.timezone,
+            location: request.location,
         };
-        let mut stream = model.stream_chat(chat);
+
         let mut text = String::new();
-        let cancelled = cancel.cancelled();
-        let shutdown = inner.drain.deadline_passed();
-        tokio::pin!(cancelled, shutdown);
-        let ended: Result<Result<Option<Completion>, AiError>, CancelReason> = loop {
-            tokio::select! {
-                biased;
-                reason = &mut cancelled => break Err(reason),
-                _ = &mut shutdown => break Err(CancelReason::Shutdown),
-                event = stream.next() => match event {
-                    Some(Ok(ChatEvent::Delta(delta))) => {
-                        let delta = sanitize_text(&delta);
-                        on_delta(&delta);
-                        text.push_str(&delta);
+        let mut answered_by = model.model_name().to_owned();
+        // What the skills the model called did: the last sentence and the last card.
+        let mut last_skill: Option<SkillOutcome> = None;
+        let mut skill_action: Option<Action> = None;
+        let mut grounding: Option<Grounding> = None;
+        let ended = loop {
+            let round = self.stream_round(&chat, &mut text, on_delta, cancel).await;
+            let (completion, calls) = match round {
+                Ok(Ok(RoundEnd {
+                    completion,
+                    calls,
+                    grounding: grounded,
+                })) => {
+                    if grounded.is_some() {
+                        grounding = grounded;
                     }
-                    Some(Ok(ChatEvent::Done(completion))) => break Ok(Ok(Some(completion))),
-                    Some(Err(error)) => break Ok(Err(error)),
-                    None => break Ok(Ok(None)),
+                    (completion, calls)
                 }
+                other => break other.map(|r| r.map(|end| end.completion)),
+            };
+            if let Some(completion) = &completion {
+                answered_by.clone_from(&completion.model);
+            }
+            let Some((calls, model_parts)) = calls else {
+                break Ok(Ok(completion));
+            };
+            if chat.rounds.len() >= MAX_TOOL_ROUNDS {
+                tracing::warn!(
+                    rounds = chat.rounds.len(),
+                    "the model kept calling functions; answering with what was done"
+                );
+                break Ok(Ok(completion));
+            }
+            let mut responses = Vec::with_capacity(calls.len());
+            for call in calls {
+                let outcome = inner
+                    .skills
+                    .call(&call.name, &call.args, &skill_context)
+                    .await;
+                tracing::info!(function = %call.name, rule = outcome.rule, "function called");
+                responses.push(FunctionResponse {
+                    id: call.id,
+                    name: call.name,
+                    response: outcome.result.clone(),
+                });
+                if outcome.action.is_some() {
+                    skill_action.clone_from(&outcome.action);
+                }
+                last_skill = Some(outcome);
+            }
+            chat.rounds.push(ToolRound {
+                model_parts,
+                responses,
+            });
+            // Every model call counts against the budgets; a refusal here still keeps what
+            // the skills did.
+            if let Some(refusal) = self.consume_ai_request(request).await? {
+                tracing::info!(refusal, "budget reached inside a tool loop");
+                break Ok(Ok(None));
             }
         };
-        // Dropping the stream closes the upstream request (barge-in stops the model too).
-        drop(stream);
         let source = model.source();
         let answer = text.trim().to_owned();
+        let did_something = last_skill.is_some();
         let mut outcome = Outcome {
             text: answer.clone(),
-            action: None,
+            action: skill_action,
             source,
             status: Status::Complete,
-            answered_by: Some(model.model_name().to_owned()),
+            answered_by: Some(answered_by),
             calculation: None,
             cancelled: None,
+        };
+        let skill_said = |outcome: &mut Outcome| {
+            if let Some(skill) = &last_skill {
+                outcome.text.clone_from(&skill.spoken);
+            }
         };
         match ended {
             Err(reason) => {
@@ -528,10 +598,14 @@ impl Turns {
                 outcome.status = match reason {
                     // The user's choice (or they left): keep what they heard.
                     CancelReason::BargeIn | CancelReason::ClientGone => Status::Interrupted,
-                    CancelReason::Shutdown if answer.is_empty() => Status::Failed,
+                    CancelReason::Shutdown if answer.is_empty() && !did_something => Status::Failed,
                     CancelReason::Shutdown => Status::CutOff,
                 };
-                if reason == CancelReason::Shutdown && answer.is_empty() && online {
+                if answer.is_empty() {
+                    skill_said(&mut outcome);
+                }
+                if reason == CancelReason::Shutdown && answer.is_empty() && !did_something && online
+                {
                     // Nothing reached the user: a restart must not cost them a question.
                     if let Err(error) = inner
                         .limits
@@ -544,18 +618,20 @@ impl Turns {
             }
             Ok(Ok(completion)) => {
                 if let Some(completion) = &completion {
-                    outcome.answered_by = Some(completion.model.clone());
                     tracing::info!(
                         model = %completion.model,
                         prompt_tokens = completion.usage.prompt_tokens,
                         output_tokens = completion.usage.output_tokens,
                         thoughts_tokens = completion.usage.thoughts_tokens,
                         finish = ?completion.finish,
+                        tool_rounds = chat.rounds.len(),
                         "model answered"
                     );
                 }
                 let finish = completion.map_or(FinishReason::Stop, |c| c.finish);
                 match (finish, answer.is_empty()) {
+                    // A skill ran and the model added nothing: its sentence is the answer.
+                    (_, true) if did_something => skill_said(&mut outcome),
                     (FinishReason::MaxTokens, true) => {
                         outcome.text = MAX_TOKENS_REPLY.to_owned();
                         outcome.status = Status::Truncated;
@@ -573,7 +649,9 @@ impl Turns {
                     }
                     (_, true) => return Ok(failed(question, &AiError::EmptyAnswer, source)),
                     (_, false) => {
-                        if let Some(fallback) = assistant::uncertain_fallback(question, &answer) {
+                        if outcome.action.is_none()
+                            && let Some(fallback) = assistant::uncertain_fallback(question, &answer)
+                        {
                             outcome.text = fallback.response;
                             outcome.action = fallback.action;
                         }
@@ -581,17 +659,108 @@ impl Turns {
                 }
             }
             Ok(Err(error)) => {
-                tracing::warn!(error = %error, kind = error.kind(), partial_chars = answer.chars().count(), "the model failed");
-                if answer.is_empty() {
+                tracing::warn!(error = %error, kind = error.kind(), partial_chars = answer.chars().count(), tool_rounds = chat.rounds.len(), "the model failed");
+                if answer.is_empty() && did_something {
+                    // What the user asked for was done; only the model's wording is missing.
+                    skill_said(&mut outcome);
+                } else if answer.is_empty() {
                     return Ok(failed(question, &error, source));
+                } else {
+                    // The user already heard the beginning; keep it and say it broke off.
+                    outcome.text = format!("{}{CUT_OFF_SUFFIX}", with_ending(&answer));
+                    outcome.status = Status::CutOff;
                 }
-                // The user already heard the beginning; keep it and say it broke off.
-                outcome.text = format!("{}{CUT_OFF_SUFFIX}", with_ending(&answer));
-                outcome.status = Status::CutOff;
+            }
+        }
+        if let Some(grounding) = grounding {
+            self.count_extra_searches(&grounding).await;
+            if outcome.action.is_none() && outcome.status != Status::Failed {
+                outcome.action = Some(Action::Grounded {
+                    sources: grounding
+                        .sources
+                        .into_iter()
+                        .map(|(title, uri)| GroundingSource { title, uri })
+                        .collect(),
+                    search_suggestions: grounding.search_suggestions,
+                });
             }
         }
         Ok(outcome)
     }
+
+    /// One AI request against the daily budgets; the sentence to say when one is used up.
+    async fn consume_ai_request(
+        &self,
+        request: &TurnRequest,
+    ) -> Result<Option<&'static str>, TurnError> {
+        Ok(budget_refusal(
+            self.inner
+                .limits
+                .consume_ai_request(&request.user, request.client)
+                .await?,
+        ))
+    }
+
+    /// Gemini 3 bills each search query a grounded answer ran; the first was counted before
+    /// the request, the rest are counted now so the monthly free pool is not overrun.
+    async fn count_extra_searches(&self, grounding: &Grounding) {
+        for _ in 1..grounding.queries.len() {
+            if let Err(error) = self.inner.limits.consume_grounded_search().await {
+                tracing::warn!(%error, "could not count a grounded search");
+                break;
+            }
+        }
+    }
+
+    /// Streams one model request: text goes to `on_delta` (and `text`) as it arrives, and the
+    /// round ends with the model's completion, its function calls and its grounding. Stops
+    /// when the turn is cancelled or the drain deadline passes; dropping the stream closes
+    /// the upstream request (barge-in stops the model too).
+    async fn stream_round(
+        &self,
+        chat: &ChatRequest,
+        text: &mut String,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+        cancel: &CancelSignal,
+    ) -> Result<Result<RoundEnd, AiError>, CancelReason> {
+        let mut stream = self.inner.model.stream_chat(chat.clone());
+        let cancelled = cancel.cancelled();
+        let shutdown = self.inner.drain.deadline_passed();
+        tokio::pin!(cancelled, shutdown);
+        let mut end = RoundEnd::default();
+        loop {
+            tokio::select! {
+                biased;
+                reason = &mut cancelled => return Err(reason),
+                _ = &mut shutdown => return Err(CancelReason::Shutdown),
+                event = stream.next() => match event {
+                    Some(Ok(ChatEvent::Delta(delta))) => {
+                        let delta = sanitize_text(&delta);
+                        on_delta(&delta);
+                        text.push_str(&delta);
+                    }
+                    Some(Ok(ChatEvent::ToolCalls { calls, model_parts })) => {
+                        end.calls = Some((calls, model_parts));
+                    }
+                    Some(Ok(ChatEvent::Grounded(grounding))) => end.grounding = Some(grounding),
+                    Some(Ok(ChatEvent::Done(completion))) => {
+                        end.completion = Some(completion);
+                        return Ok(Ok(end));
+                    }
+                    Some(Err(error)) => return Ok(Err(error)),
+                    None => return Ok(Ok(end)),
+                }
+            }
+        }
+    }
+}
+
+/// How one model request ended.
+#[derive(Default)]
+struct RoundEnd {
+    completion: Option<Completion>,
+    calls: Option<(Vec<FunctionCall>, Vec<Value>)>,
+    grounding: Option<Grounding>,
 }
 
 fn budget_refusal(budget: Budget) -> Option<&'static str> {
@@ -781,8 +950,11 @@ mod service_tests {
             model.clone(),
             limits,
             skills,
-            "Be brief.".into(),
-            6,
+            TurnPolicy {
+                persona: "Be brief.".into(),
+                context_messages: 6,
+                grounding: false,
+            },
             crate::state::Drain::from_receiver(deadline),
         );
         Kit {

@@ -269,6 +269,11 @@ async fn help_and_thanks_need_no_model(backend: Backend) {
         let reply = app.ask(command).await;
         assert_eq!(reply["source"], "rule", "{command}");
     }
+    let help = app.ask("what can you do").await;
+    let said = help["response"].as_str().unwrap();
+    for skill in ["timers", "weather", "convert units"] {
+        assert!(said.contains(skill), "help names {skill}: {said}");
+    }
     assert!(app.fake().requests().is_empty());
     let time = app.ask("what time is it").await;
     let said = time["response"].as_str().unwrap();

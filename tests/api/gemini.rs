@@ -31,9 +31,9 @@ fn config_for(fake: &FakeGemini) -> GeminiConfig {
 }
 
 fn request(message: &str) -> ChatRequest {
-    ChatRequest {
-        system: "Be brief.".into(),
-        history: vec![
+    ChatRequest::new(
+        "Be brief.".into(),
+        vec![
             Turn {
                 role: Role::User,
                 text: "earlier question".into(),
@@ -43,8 +43,8 @@ fn request(message: &str) -> ChatRequest {
                 text: "earlier answer".into(),
             },
         ],
-        message: message.into(),
-    }
+        message.into(),
+    )
 }
 
 /// Runs a stream to its end: the text deltas, then the final outcome.
@@ -58,6 +58,7 @@ async fn run(
         match event {
             Ok(ChatEvent::Delta(d)) => deltas.push(d),
             Ok(ChatEvent::Done(done)) => return (deltas, Ok(done)),
+            Ok(ChatEvent::ToolCalls { .. } | ChatEvent::Grounded(_)) => {}
             Err(error) => return (deltas, Err(error)),
         }
     }

@@ -8,6 +8,7 @@ mod helpers;
 mod api;
 mod conversations;
 mod docs;
+mod functions;
 mod gemini;
 mod hardening;
 mod health;

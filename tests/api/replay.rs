@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ballsy::ai::gemini::GeminiClient;
-use ballsy::ai::{AiError, ChatEvent, ChatModel, ChatRequest, Completion, FinishReason};
+use ballsy::ai::{
+    AiError, ChatEvent, ChatModel, ChatRequest, Completion, FinishReason, FunctionCall, Grounding,
+};
 use ballsy::config::{Config, GeminiConfig};
 use ballsy_bench::fake_gemini::{
     DEFAULT_REPLY, FakeGemini, FakeGeminiConfig, ReplayCase, replay_cases_dir,
@@ -42,6 +44,8 @@ enum Outcome {
     RateLimited { daily: bool, retry_after: Duration },
     /// An error of this kind (see `AiError::kind`) whose message contains the text; no text.
     Error(&'static str, &'static str),
+    /// No text: the model asked to call these functions, in order, then `Done` (STOP).
+    Calls(&'static [&'static str]),
 }
 
 #[derive(Debug)]
@@ -86,7 +90,7 @@ const fn row(case: &'static str, outcome: Outcome, next: Next) -> Expected {
 
 use Finish::{MaxTokens, Stop};
 use Next::{Fallback, Nothing, Retry};
-use Outcome::{Answer, Blocked, Error, PartialThenError, RateLimited};
+use Outcome::{Answer, Blocked, Calls, Error, PartialThenError, RateLimited};
 use Text::{Is, Recorded};
 
 #[rustfmt::skip]
@@ -126,23 +130,20 @@ const EXPECTED: &[Expected] = &[
     row("http503-overloaded", Error("unavailable", "The model is overloaded"), Retry),
     row("sse-2.0-flash-paris", Answer(Is("The capital of France is Paris.\n"), Stop), Nothing),
     row("sse-2.5-flash-count", Answer(Recorded { starts: "1\n2\n3\n" }, Stop), Nothing),
-    // function calling: asserted by the turn tests once the client supports it
-    // (grounding: every chunk carries groundingMetadata, the last one the chip; dropped today)
+    // Every chunk carries groundingMetadata; the last one has the sources and the chip
+    // (checked by `grounding_and_calls_come_through_as_recorded`).
     row("sse-2.5-pro-grounding", Answer(Recorded { starts: "### Weather in San Francisco" }, Stop), Nothing),
     // Thought summaries (thought: true) are not spoken.
     row("sse-2.5-pro-thought-parts", Answer(Recorded { starts: "This is a great question!" }, Stop), Nothing),
-    // function calling: asserted by the turn tests once the client supports it
-    // (executableCode and codeExecutionResult parts are skipped; the text around them is kept)
+    // executableCode and codeExecutionResult parts are not spoken; the text around them is.
     row("sse-3-flash-code-execution", Answer(Recorded { starts: "The result of $65465" }, Stop), Nothing),
-    // function calling: asserted by the turn tests once the client supports it
-    // (toolCall/toolResponse parts and the final groundingMetadata are skipped today)
+    // Server-side toolCall/toolResponse parts are not spoken (and are no functionCall).
     row("sse-3-flash-server-tools", Answer(Recorded { starts: "The capital of France is **Paris**." }, Stop), Nothing),
     row("sse-3-flash-vertex-one-chunk", Answer(Is("OK"), Stop), Nothing),
     row("sse-3-pro-empty-text-tail", Answer(Is("The capital of Mexico is Mexico City."), Stop), Nothing),
-    // function calling: asserted by the turn tests once the client supports it
-    // (today the call is ignored, the turn has no text and ends as an empty answer, which
-    // the policy retries: the model is asked the same thing again)
-    row("sse-3-pro-function-call", Error("empty", ""), Retry),
+    // A call with a thought signature, then an empty text part with STOP: the call comes out
+    // (the parts verbatim: see `grounding_and_calls_come_through_as_recorded`), not a retry.
+    row("sse-3-pro-function-call", Calls(&["get_country"]), Nothing),
     row("sse-3.7-flash-lf-framing", Answer(Is("fixture ok"), Stop), Nothing),
     // An error event inside a 200 stream is a failed answer, retried like a 500.
     row("stream-error-event-500", Error("unavailable", "An internal error has occurred"), Retry),
@@ -167,18 +168,22 @@ fn config_for(fake: &FakeGemini, retries_and_fallback: bool) -> GeminiConfig {
 }
 
 fn request() -> ChatRequest {
-    ChatRequest {
-        system: "Be brief.".into(),
-        history: Vec::new(),
-        message: "replay".into(),
-    }
+    ChatRequest::new("Be brief.".into(), Vec::new(), "replay".into())
+}
+
+/// What a stream yields besides text.
+#[derive(Debug, Default)]
+struct Extras {
+    calls: Vec<FunctionCall>,
+    model_parts: Vec<Value>,
+    grounding: Option<Grounding>,
 }
 
 /// Replays `case` once and runs one answer to its end: the deltas, then the outcome.
 async fn replay(
     case: &ReplayCase,
     retries_and_fallback: bool,
-) -> (FakeGemini, Vec<String>, Result<Completion, AiError>) {
+) -> (FakeGemini, Vec<String>, Result<Completion, AiError>, Extras) {
     let fake = FakeGemini::start(FakeGeminiConfig::default())
         .await
         .unwrap();
@@ -187,15 +192,21 @@ async fn replay(
     let client = GeminiClient::new(&config_for(&fake, retries_and_fallback)).unwrap();
     let mut stream = client.stream_chat(request());
     let mut deltas = Vec::new();
+    let mut extras = Extras::default();
     let outcome = loop {
         match stream.next().await {
             Some(Ok(ChatEvent::Delta(d))) => deltas.push(d),
+            Some(Ok(ChatEvent::ToolCalls { calls, model_parts })) => {
+                extras.calls = calls;
+                extras.model_parts = model_parts;
+            }
+            Some(Ok(ChatEvent::Grounded(grounding))) => extras.grounding = Some(grounding),
             Some(Ok(ChatEvent::Done(done))) => break Ok(done),
             Some(Err(error)) => break Err(error),
             None => panic!("{}: the stream ended without an outcome", case.name),
         }
     };
-    (fake, deltas, outcome)
+    (fake, deltas, outcome, extras)
 }
 
 /// The spoken text a recording holds: non-thought text parts of every event, in order.
@@ -272,6 +283,7 @@ fn check_expected(
     expected: &Outcome,
     deltas: &[String],
     outcome: &Result<Completion, AiError>,
+    extras: &Extras,
 ) -> Result<(), String> {
     let said = deltas.concat();
     let text_matches = |text: &Text| match text {
@@ -299,6 +311,10 @@ fn check_expected(
         ) => said.is_empty() && daily == got_daily && got_retry == &Some(*retry_after),
         (Error(kind, message), Err(error)) => {
             said.is_empty() && error.kind() == *kind && error.to_string().contains(message)
+        }
+        (Calls(names), Ok(done)) => {
+            let called: Vec<&str> = extras.calls.iter().map(|c| c.name.as_str()).collect();
+            said.is_empty() && done.finish == FinishReason::Stop && called == *names
         }
         _ => false,
     };
@@ -359,13 +375,14 @@ async fn every_recorded_case_gives_its_expected_outcome() {
     let cases = all_cases();
     let mut failures = table_problems(&cases);
     for case in &cases {
-        let (fake, deltas, outcome) = replay(case, false).await;
+        let (fake, deltas, outcome, extras) = replay(case, false).await;
         let mut problems = Vec::new();
         if let Err(problem) = check_against_the_recording(case, &deltas, &outcome) {
             problems.push(problem);
         }
         if let Some(expected) = expected_for(&case.name)
-            && let Err(problem) = check_expected(case, &expected.outcome, &deltas, &outcome)
+            && let Err(problem) =
+                check_expected(case, &expected.outcome, &deltas, &outcome, &extras)
         {
             problems.push(problem);
         }
@@ -390,7 +407,7 @@ async fn the_retry_policy_reacts_to_each_recorded_case() {
             continue;
         };
         // The case is queued once: a retry or the fallback model gets the default reply.
-        let (fake, deltas, outcome) = replay(case, true).await;
+        let (fake, deltas, outcome, extras) = replay(case, true).await;
         let models: Vec<String> = fake.requests().iter().map(|r| r.model.clone()).collect();
         let answered_by = |model: &str| {
             deltas.concat() == DEFAULT_REPLY
@@ -401,7 +418,7 @@ async fn the_retry_policy_reacts_to_each_recorded_case() {
         let ok = match expected.next {
             Nothing => {
                 models == [PRIMARY]
-                    && check_expected(case, &expected.outcome, &deltas, &outcome).is_ok()
+                    && check_expected(case, &expected.outcome, &deltas, &outcome, &extras).is_ok()
             }
             Retry => models == [PRIMARY, PRIMARY] && answered_by(PRIMARY),
             Fallback => models == [PRIMARY, FALLBACK] && answered_by(FALLBACK),
@@ -451,8 +468,9 @@ const TURN_ENDINGS: &[(&str, &str, &str)] = &[
     ("sse-3-flash-server-tools", "gemini", "complete"),
     ("sse-3-flash-vertex-one-chunk", "gemini", "complete"),
     ("sse-3-pro-empty-text-tail", "gemini", "complete"),
-    // Until the client runs function calls, a call with no text is an empty answer.
-    ("sse-3-pro-function-call", "fallback", "failed"),
+    // The call (to a function Ballsy does not have) is answered with an error result; the
+    // follow-up request gets the fake's default answer.
+    ("sse-3-pro-function-call", "gemini", "complete"),
     ("sse-3.7-flash-lf-framing", "gemini", "complete"),
     ("stream-error-event-500", "fallback", "failed"),
 ];
@@ -523,4 +541,99 @@ async fn every_recorded_case_gives_a_sensible_reply_with_the_right_badge() {
         problems.join("\n"),
         actual.join("\n")
     );
+}
+
+/// The model content of the recorded function call, as the client must send it back: every
+/// part of every event, in order, byte for byte (the signature on the call part, the empty
+/// text part after it). And the recorded grounding: sources and Google's chip.
+#[tokio::test]
+async fn grounding_and_calls_come_through_as_recorded() {
+    let cases = all_cases();
+    let case = |name: &str| cases.iter().find(|c| c.name == name).unwrap();
+
+    let call_case = case("sse-3-pro-function-call");
+    let recorded_parts: Vec<Value> = call_case
+        .event_payloads()
+        .iter()
+        .filter_map(|payload| payload.as_ref().ok())
+        .filter_map(|event| event.pointer("/candidates/0/content/parts"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .cloned()
+        .collect();
+    let (_, _, _, extras) = replay(call_case, false).await;
+    assert_eq!(extras.model_parts, recorded_parts);
+    assert!(
+        extras.model_parts[0]["thoughtSignature"]
+            .as_str()
+            .is_some_and(|s| s.len() > 100),
+        "the signature is kept whole"
+    );
+    assert_eq!(extras.calls.len(), 1);
+    assert_eq!(extras.calls[0].name, "get_country");
+    assert_eq!(extras.calls[0].id, None, "no id is invented");
+
+    let (_, deltas, outcome, extras) = replay(case("sse-2.5-pro-grounding"), false).await;
+    assert!(outcome.is_ok() && !deltas.is_empty());
+    let grounding = extras.grounding.expect("the recorded grounding");
+    assert!(!grounding.sources.is_empty());
+    assert!(
+        grounding
+            .sources
+            .iter()
+            .all(|(title, uri)| !title.is_empty() && uri.starts_with("https://"))
+    );
+    let chip = grounding
+        .search_suggestions
+        .expect("the Search Suggestion chip");
+    assert!(chip.starts_with("<style>") && chip.contains("class=\"chip\" href=\"https://"));
+    assert!(!grounding.queries.is_empty());
+}
+
+/// Through a whole turn, the recorded call is run and the follow-up request repeats the
+/// model's content verbatim, then one functionResponse for the call (no id: none was sent).
+#[tokio::test]
+async fn a_recorded_call_goes_back_verbatim_with_its_result() {
+    let app = crate::helpers::spawn_app(
+        crate::helpers::AppOptions::new(crate::helpers::Backend::Sqlite)
+            .with_gemini(FakeGeminiConfig::default()),
+    )
+    .await;
+    let case = ReplayCase::load_all(replay_cases_dir())
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "sse-3-pro-function-call")
+        .unwrap();
+    let recorded_parts: Vec<Value> = case
+        .event_payloads()
+        .iter()
+        .filter_map(|payload| payload.as_ref().ok())
+        .filter_map(|event| event.pointer("/candidates/0/content/parts"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .cloned()
+        .collect();
+    let reply = app.ask("[[fake:replay=sse-3-pro-function-call]]").await;
+    assert_eq!(reply["status"], "complete", "{reply}");
+    let requests = app.fake.as_ref().unwrap().requests();
+    assert_eq!(requests.len(), 2, "one follow-up request");
+    let first = &requests[0];
+    assert!(
+        first
+            .function_declaration_names()
+            .contains(&"set_timer".to_owned())
+    );
+    let contents = requests[1].body["contents"].as_array().unwrap();
+    let model = &contents[contents.len() - 2];
+    assert_eq!(model["role"], "model");
+    assert_eq!(model["parts"], Value::Array(recorded_parts));
+    let responses = &contents[contents.len() - 1];
+    assert_eq!(responses["role"], "user");
+    let parts = responses["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 1);
+    let response = &parts[0]["functionResponse"];
+    assert_eq!(response["name"], "get_country");
+    assert!(response.get("id").is_none());
+    assert_eq!(response["response"]["status"], "error");
+    assert_eq!(response["response"]["retryable"], false);
 }

@@ -267,9 +267,17 @@ async fn the_prompt_has_roles_system_instruction_and_no_duplicate() {
     assert_eq!(texts[4], "third question");
     let mentions = body.to_string().matches("third question").count();
     assert_eq!(mentions, 1, "the current message is sent once");
+    // Every question offers the skills as functions, and a request with functions thinks at
+    // LOW: at MINIMAL, Flash-Lite ends tool loops early.
+    assert!(
+        !body["tools"][0]["functionDeclarations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         body["generationConfig"]["thinkingConfig"]["thinkingLevel"],
-        "MINIMAL"
+        "LOW"
     );
     assert!(
         body["generationConfig"]["maxOutputTokens"]

@@ -8,6 +8,7 @@ pub mod history;
 pub mod me;
 pub mod session;
 pub mod settings;
+pub mod suggestions;
 pub mod timers;
 pub mod voice;
 
