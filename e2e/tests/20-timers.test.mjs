@@ -151,3 +151,25 @@ test('a timer that came due while no page was open shows as missed on the next v
     assert.equal(await page.getByTestId('timer-missed').count(), 0, 'shown once');
   });
 });
+
+test('every open tab rings, and Dismiss in one tab dismisses it in the others', async (t) => {
+  await scenario(t, { fake: false }, async ({ page, server, browser }) => {
+    await openApp(page, server.url);
+    const other = await browser.context.newPage();
+    // A second tab opened by the test, not by the page: not a popup.
+    const i = browser.problems.popups.findIndex((u) => u === 'about:blank' || u === '(blank)');
+    assert.ok(i >= 0, 'the harness saw the second tab');
+    browser.problems.popups.splice(i, 1);
+    await openApp(other, server.url);
+
+    await ask(page, 'set a timer for 2 seconds');
+    const here = page.getByTestId('timer-ringing');
+    const there = other.getByTestId('timer-ringing');
+    await here.waitFor({ timeout: 5000 });
+    await there.waitFor({ timeout: 5000 });
+
+    await there.getByTestId('timer-dismiss').click();
+    await there.waitFor({ state: 'detached' });
+    await here.waitFor({ state: 'detached', timeout: 2000 });
+  });
+});
