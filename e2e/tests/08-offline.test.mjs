@@ -4,9 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scenario, openApp, ask, lastBubble } from '../lib/app.mjs';
 
-const OFFLINE_ANSWER = "I'm running in offline mode, so I can't answer open questions yet. "
-  + 'Smart commands like opening YouTube, maps, math, the time and the date all work. '
-  + 'To connect me to Gemini, set GEMINI_API_KEY and restart me.';
+// src/ai/offline.rs OFFLINE_ANSWER: what a user hears, without the operator's hint.
+const OFFLINE_ANSWER = "Open questions aren't available on this server, but I can do commands right now. "
+  + 'Try "play lofi on YouTube", "directions to the airport", "what\'s 15% of 240" or "what time is it". '
+  + 'Say "help" to hear everything I can do.';
 
 test('offline mode: badge visible, open questions get the offline answer, smart commands work', async (t) => {
   await scenario(t, { fake: false }, async ({ page, server }) => {
