@@ -143,10 +143,10 @@ export class WeatherView {
     this.speaker.say('Which city?');
   }
 
-  /** "Which city?", with a button to the home city setting. */
+  /** After "Which city?": a button to the home city setting. */
   offerHomeCity(bubble) {
     this._append(bubble, h('p', { class: 'note', 'data-testid': 'home-city-offer' },
-      'Which city? Name one in your question, or ',
+      'Name a city in your question, or ',
       h('button', { type: 'button', class: 'link-btn', text: 'set your home city', onclick: () => this.openHomeCity() }),
       ' for weather questions without one.'));
   }
