@@ -10,7 +10,9 @@
 // - Browsers only let an AudioContext make sound after a user gesture. Chromium accepts any
 //   earlier gesture on the page (sticky activation), so the context is created when the first
 //   timer rings; Safari wants it resumed inside a gesture, so while timers are pending every
-//   tap or key press also resumes it (cheap once it is running).
+//   tap or key press also resumes it (cheap once it is running). A tab the user never touched
+//   (opened, then left while another tab set the timer) may stay silent: it still shows the
+//   card, speaks where the browser lets it, and notifies.
 // - Notification permission is asked only right after the user sets a timer (a timer action
 //   from a command they just sent), never on load. A Notification is shown for every ring once
 //   allowed, tagged by timer id so several tabs of the same user show one.
