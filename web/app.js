@@ -24,6 +24,11 @@
  *   notice         each toast, data-tone="info|warn|error"; notice-action its button (Undo)
  *   voice-notice, voice-notice-ok, recorder, record-meter, record-timer: the recorder path
  *                  (no SpeechRecognition), see js/recorder.js
+ *   timer-list, timer-item (data-timer-id, data-kind), timer-countdown, timer-remove
+ *   timer-alerts, timer-ringing | timer-missed (cards, data-timer-id), timer-dismiss, timer-snooze
+ *   weather-card (data-units), weather-now, weather-range, weather-hour, home-city-offer,
+ *   setting-home-city, setting-units
+ *   grounding-sources (links under a grounded answer), search-suggestions (the chip <iframe>)
  * <html data-theme="light|dark" data-theme-pref="light|dark|system">
  * <body data-orb-state="idle|listening|thinking|speaking|error" data-voice="off" (when voice
  *   input cannot work here: recorder path on a server without Gemini; the orb offers typing)>
@@ -55,7 +60,10 @@ import { RecorderView } from './js/recorder.js';
 import { Settings, bindSettingsPanel } from './js/settings.js';
 import { VoiceSocket } from './js/socket.js';
 import { Speaker } from './js/speech.js';
+import { showGrounding } from './js/sources.js';
+import { TimerBoard } from './js/timers.js';
 import { UI } from './js/ui.js';
+import { WeatherView } from './js/weather.js';
 
 const TIMEZONE = (() => {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
@@ -100,6 +108,13 @@ const input = byTestId('text-input');
 const form = document.getElementById('composer');
 const reviewBox = byTestId('review-toggle');
 const dialog = byTestId('settings-panel');
+const timers = new TimerBoard({
+  listEl: byTestId('timer-list'),
+  alertsEl: byTestId('timer-alerts'),
+  speaker,
+  onSnooze: (command) => sendCommand(command),
+  onError: (msg) => ui.toast(msg, { tone: 'error', key: 'timers' }),
+});
 
 // ---------- per-tab client id ----------
 
@@ -241,10 +256,10 @@ async function sessionReady(ms = 8000) {
 
 // ---------- conversation ----------
 
-function newEntry(text, bubble, fromVoice) {
+function newEntry(text, bubble, fromVoice, location = null) {
   const entry = {
     id: `c${Date.now().toString(36)}-${++app.seq}`,
-    text, bubble, fromVoice,
+    text, bubble, fromVoice, location,
     via: null, streamed: '', deltas: 0,
     done: false, cancelling: false, retried: false, busyRetried: false, timer: 0,
   };
@@ -292,7 +307,7 @@ function armTimeout(e) {
 }
 
 /** Send a typed (or transcribed) command. Returns false when nothing was sent. */
-async function sendCommand(raw, { fromVoice = false } = {}) {
+async function sendCommand(raw, { fromVoice = false, location = null } = {}) {
   const text = String(raw ?? '').trim();
   if (!text) return false;
   const max = app.limits.max_command_chars;
@@ -303,7 +318,7 @@ async function sendCommand(raw, { fromVoice = false } = {}) {
   speaker.prime();
   bargeIn();
   chat.add('user', text);
-  const entry = newEntry(text, chat.add('assistant', '', 'streaming'), fromVoice);
+  const entry = newEntry(text, chat.add('assistant', '', 'streaming'), fromVoice, location);
   await deliver(entry);
   return true;
 }
@@ -318,7 +333,9 @@ async function deliver(entry) {
 }
 
 function sendFrame(entry) {
-  if (!socket.send({ command: entry.text, timezone: TIMEZONE, id: entry.id })) return false;
+  const frame = { command: entry.text, timezone: TIMEZONE, id: entry.id };
+  if (entry.location) frame.location = entry.location;
+  if (!socket.send(frame)) return false;
   entry.via = 'ws';
   app.pending.set(entry.id, entry);
   socket.touch();
@@ -329,7 +346,9 @@ function sendFrame(entry) {
 async function sendHttp(entry) {
   entry.via = 'http';
   try {
-    const r = await api('/api/command', { method: 'POST', json: { command: entry.text, timezone: TIMEZONE } });
+    const json = { command: entry.text, timezone: TIMEZONE };
+    if (entry.location) json.location = entry.location;
+    const r = await api('/api/command', { method: 'POST', json });
     complete(entry, r || {});
   } catch (e) {
     fail(entry, e);
@@ -353,19 +372,23 @@ function complete(entry, data) {
     return;
   }
   // Only a command the user gave opens a tab; a model's or a failed turn's search stays a card.
-  handleAction(entry.bubble, data.action, data.data, { live: data.source === 'rule' && status === 'complete' });
+  const quiet = handleAction(entry.bubble, data.action, data.data, {
+    live: data.source === 'rule' && status === 'complete', entry, turnId: data.turn_id,
+  }) === QUIET;
   if (status === 'failed' || status === 'cut_off') {
     offerRetry(entry);
     chat.reveal(entry.bubble);
   } else chat.changed(stick);
   noticeForSource(data.source);
-  if (data.action === 'exit') {
+  if (data.action === 'exit' || quiet) {
     endListening();
     app.autoListenArmed = false;
   } else {
     app.autoListenArmed = !!settings.values.auto_listen;
   }
-  if (speaks(entry)) speaker.finish(text); // emits 'idle' right away when there is nothing to say
+  // need_location takes over what is said; finishing with nothing ends any streamed speech.
+  if (quiet) speaker.finish('');
+  else if (speaks(entry)) speaker.finish(text); // emits 'idle' right away when there is nothing to say
   else maybeAutoListen();
   refresh();
 }
@@ -376,7 +399,7 @@ function offerRetry(entry) {
   b.onRetry(() => {
     b.restart();
     bargeIn();
-    deliver(newEntry(entry.text, b, entry.fromVoice));
+    deliver(newEntry(entry.text, b, entry.fromVoice, entry.location));
   });
 }
 
@@ -404,7 +427,10 @@ function fail(entry, err) {
   flashError();
 }
 
-function handleAction(bubble, action, data, { live }) {
+// handleAction's answer when it takes over speaking the reply (need_location).
+const QUIET = Symbol('quiet');
+
+function handleAction(bubble, action, data, { live, entry = null, turnId = null }) {
   switch (action) {
     case 'open_url': {
       const url = safeHttpUrl(data?.url);
@@ -428,9 +454,30 @@ function handleAction(bubble, action, data, { live }) {
       chat.note(bubble, `A web page can't open apps on your device, like ${name}. Open it yourself, or ask me to open its website.`);
       break;
     }
+    case 'timer':
+      timers.added(data, { live });
+      break;
+    case 'timer_cancelled':
+      if (live) timers.cancelled(data?.ids);
+      break;
+    case 'weather':
+      weather.showCard(bubble, data);
+      break;
+    case 'need_location':
+      // Only a question asked just now may ask for the position, and only once per question.
+      if (live && entry && !entry.location) {
+        weather.locateAndAsk(bubble, entry.text, { fromVoice: entry.fromVoice });
+        return QUIET;
+      }
+      if (live) weather.offerHomeCity(bubble);
+      break;
+    case 'grounded':
+      showGrounding(bubble, data, turnId);
+      break;
     default:
       break;
   }
+  return null;
 }
 
 // Popups need a fresh user gesture that a slow reply may have outlived, and with 'noopener'
@@ -517,6 +564,12 @@ function onFrame(msg) {
     case 'conversation_changed':
       if (msg.conversation_id !== app.conversationId) loadConversation({ replace: true });
       return;
+    case 'timer_due':
+      timers.due(msg);
+      return;
+    case 'timer_missed':
+      timers.missed(msg);
+      return;
     default:
       return; // status_update, pong, anything new
   }
@@ -581,6 +634,14 @@ function onSocketClose({ code }) {
 socket.addEventListener('message', (ev) => onFrame(ev.detail.msg));
 socket.addEventListener('close', (ev) => onSocketClose(ev.detail));
 socket.addEventListener('state', (ev) => ui.setConnection(ev.detail.state));
+// Timers set or rung while this socket was down (another tab, another device) show on
+// reconnect; ones set or cancelled in another tab show when that tab's turn is synced here.
+socket.addEventListener('open', () => { if (app.mode !== 'unknown') timers.load(); });
+socket.addEventListener('message', (ev) => {
+  const { msg } = ev.detail;
+  if (msg.type === 'turn_synced' && Array.isArray(msg.messages)
+    && msg.messages.some((m) => m.action === 'timer' || m.action === 'timer_cancelled')) timers.load();
+});
 
 // ---------- listening ----------
 
@@ -740,7 +801,7 @@ function renderMessages(msgs) {
     if (role === 'user') question = b.text;
     else {
       b.setSource(m.source);
-      handleAction(b, m.action, m.data, { live: false });
+      handleAction(b, m.action, m.data, { live: false, turnId: m.turn_id });
       if (question) offerRetry({ text: question, bubble: b, fromVoice: false });
       question = null;
     }
@@ -856,6 +917,11 @@ bindPrivacy(dialog, {
     dropInFlight();
   },
 });
+const weather = new WeatherView({
+  chat, speaker, settings, dialog,
+  openButton: byTestId('settings-button'),
+  ask: (text, opts) => sendCommand(text, opts),
+});
 settings.addEventListener('invalid', (e) => {
   if (!dialog.open) ui.toast(e.detail.message, { tone: 'error', key: 'settings' });
 });
@@ -877,4 +943,5 @@ ui.setOrb('idle');
   socket.connect();
   settings.load().catch((e) => ui.toast(`Couldn't load your settings. ${describeError(e)}`, { tone: 'error', key: 'settings' }));
   loadConversation();
+  timers.load();
 })();

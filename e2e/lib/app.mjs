@@ -5,7 +5,7 @@ import { mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launch } from './browser.mjs';
-import { startFake, startServer, ARTIFACTS, REPO_DIR } from './procs.mjs';
+import { startFake, startServer, startWeather, ARTIFACTS, REPO_DIR } from './procs.mjs';
 
 export { sleep };
 
@@ -118,6 +118,8 @@ const slug = (s) => s.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').slice
  * goes to artifacts/failures/. The page must be clean (no console error, no CSP violation, no
  * external request, no popup) at the end.
  *   opts.fake:    options for startFake, or false for none (then the server is offline)
+ *   opts.weather: options for startWeather, or absent for none (then weather questions fail
+ *                 fast: the server points at a closed port, never at Open-Meteo)
  *   opts.server:  extra options for startServer
  *   opts.browser: options for launch
  */
@@ -129,7 +131,11 @@ export async function scenario(t, opts, body) {
       env.fake = await startFake({ name: `fake-${slug(t.name)}`, ...(opts.fake || {}) });
       cleanups.push(() => env.fake.stop());
     }
-    env.server = await startServer({ fake: env.fake || null, name: `ballsy-${slug(t.name)}`, ...(opts.server || {}) });
+    if (opts.weather) {
+      env.weather = await startWeather({ name: `weather-${slug(t.name)}`, ...opts.weather });
+      cleanups.push(() => env.weather.stop());
+    }
+    env.server = await startServer({ fake: env.fake || null, weather: env.weather || null, name: `ballsy-${slug(t.name)}`, ...(opts.server || {}) });
     cleanups.push(() => env.server.stop());
     env.browser = await launch(opts.browser || {});
     cleanups.push(() => env.browser.close());

@@ -18,6 +18,8 @@ export const ARTIFACTS = join(E2E_DIR, 'artifacts');
 const TARGET = '/root/.cache/ballsy-target/debug';
 export const BALLSY_BIN = process.env.BALLSY_BIN || join(TARGET, 'ballsy');
 export const FAKE_GEMINI_BIN = process.env.FAKE_GEMINI_BIN || join(TARGET, 'fake-gemini');
+// The fake Open-Meteo; by default next to the fake Gemini (both are ballsy-bench binaries).
+export const FAKE_WEATHER_BIN = process.env.FAKE_WEATHER_BIN || join(dirname(FAKE_GEMINI_BIN), 'fake-weather');
 
 // Children still running when the test process goes away are killed with it.
 const live = new Set();
@@ -136,10 +138,46 @@ export async function startFake({ ttftMs = 200, chunkDelayMs = 150, chunks = 6, 
 }
 
 /**
+ * The fake Open-Meteo (forecast and geocoding on one port; fixture cities Boston, Paris, New
+ * York, Austin; any coordinates get a forecast). `now` pins its clock (RFC 3339). Returns
+ * helpers for its /__fake control API; pass it to startServer as `weather`.
+ */
+export async function startWeather({ now = null, name = 'fake-weather' } = {}) {
+  const args = ['--port', '0', ...(now ? ['--now', now] : [])];
+  const p = spawnUntil(name, FAKE_WEATHER_BIN, args, { ...process.env },
+    (line) => line.match(/^fake-weather listening on (http:\/\/\S+)/)?.[1], 15_000);
+  const url = await p.result;
+  const call = async (method, path, body) => {
+    const res = await fetch(url + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`fake-weather ${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  return {
+    url,
+    logPath: p.logPath,
+    /** [{endpoint, query, ...}] as the fake recorded them. */
+    requests: () => call('GET', '/__fake/requests'),
+    stats: () => call('GET', '/__fake/stats'),
+    fault: (endpoint, f) => call('POST', `/__fake/faults?endpoint=${endpoint}`, f),
+    async stop() {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+      const t = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+      await p.exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/**
  * The Ballsy server. `fake` (from startFake) enables Gemini against it; without it the server
  * runs in offline mode. `db` reuses a SQLite file, `port` a port (0 = any free one).
  */
-export async function startServer({ fake = null, db = null, dir = null, port = 0, env = {}, name = 'ballsy' } = {}) {
+export async function startServer({ fake = null, weather = null, db = null, dir = null, port = 0, env = {}, name = 'ballsy' } = {}) {
   const ownDir = dir ? null : tempDir();
   const dbPath = db || join(dir || ownDir, 'ballsy.db');
   const childEnv = {
@@ -150,6 +188,9 @@ export async function startServer({ fake = null, db = null, dir = null, port = 0
     LOG_FORMAT: 'json',
     RATE_LIMIT_ENABLED: 'false',
     ...(fake ? { GEMINI_API_KEY: 'e2e-fake-key', GEMINI_BASE_URL: fake.url } : {}),
+    // Without a fake weather the server still must not reach Open-Meteo: point it nowhere.
+    WEATHER_BASE_URL: weather ? weather.url : 'http://127.0.0.1:9',
+    GEOCODING_BASE_URL: weather ? weather.url : 'http://127.0.0.1:9',
     ...env,
   };
   // An empty value means "leave this variable out" (GEMINI_API_KEY: '' = offline mode).

@@ -186,3 +186,83 @@ export function withoutSpeechRecognition() {
     return real(constraints);
   };
 }
+
+/**
+ * Records Web Audio use (window.__e2e.audio): every AudioContext created, its state changes,
+ * and every OscillatorNode start() with its frequency. The real AudioContext still runs (a
+ * headless Chromium plays into a null sink), so the page's code paths are the real ones.
+ */
+export function audioRecorder() {
+  const rec = { contexts: 0, starts: [], states: [] };
+  window.__e2e.audio = rec;
+  const Real = window.AudioContext;
+  if (!Real) return;
+  class RecordingAudioContext extends Real {
+    constructor(...args) {
+      super(...args);
+      rec.contexts++;
+      rec.states.push(this.state);
+      this.addEventListener('statechange', () => rec.states.push(this.state));
+      rec.context = this;
+    }
+
+    createOscillator() {
+      const osc = super.createOscillator();
+      const start = osc.start.bind(osc);
+      osc.start = (...args) => {
+        rec.starts.push({ t: performance.now(), freq: osc.frequency.value, state: this.state });
+        return start(...args);
+      };
+      return osc;
+    }
+  }
+  Object.defineProperty(window, 'AudioContext', { value: RecordingAudioContext, configurable: true, writable: true });
+  Object.defineProperty(window, 'webkitAudioContext', { value: RecordingAudioContext, configurable: true, writable: true });
+}
+
+/**
+ * Records Notification use (window.__e2e.notifications): requestPermission() calls (with the
+ * time, so a test can tell "on load" from "after setting a timer") and every notification
+ * shown ({title, body, tag}, closed). The permission itself stays the browser's, so tests set
+ * it with context.grantPermissions.
+ */
+export function notificationRecorder() {
+  const rec = { asked: [], shown: [] };
+  window.__e2e.notifications = rec;
+  const Real = window.Notification;
+  if (!Real) return;
+  class RecordingNotification extends Real {
+    constructor(title, options = {}) {
+      super(title, options);
+      const entry = { title: String(title), body: String(options.body ?? ''), tag: options.tag ?? '', closed: false };
+      rec.shown.push(entry);
+      const close = this.close.bind(this);
+      this.close = () => {
+        entry.closed = true;
+        close();
+      };
+    }
+
+    static get permission() {
+      return Real.permission;
+    }
+
+    static requestPermission(...args) {
+      rec.asked.push(performance.now());
+      return Real.requestPermission(...args);
+    }
+  }
+  Object.defineProperty(window, 'Notification', { value: RecordingNotification, configurable: true, writable: true });
+}
+
+/** Counts navigator.geolocation.getCurrentPosition calls (window.__e2e.geolocationCalls). */
+export function geolocationRecorder() {
+  window.__e2e.geolocationCalls = 0;
+  const geo = navigator.geolocation;
+  if (!geo) return;
+  const real = geo.getCurrentPosition.bind(geo);
+  geo.getCurrentPosition = (...args) => {
+    window.__e2e.geolocationCalls++;
+    return real(...args);
+  };
+}

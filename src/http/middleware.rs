@@ -150,6 +150,8 @@ fn add_security_headers(headers: &mut HeaderMap, https: bool) {
     set("referrer-policy", "strict-origin-when-cross-origin");
     set("x-frame-options", "DENY");
     set("cross-origin-opener-policy", "same-origin");
+    // Geolocation is allowed for the page itself: a weather question without a place asks the
+    // browser for its position (only then, and only with the user's consent).
     set(
         "permissions-policy",
         "microphone=(self), camera=(), geolocation=(self), payment=(), usb=()",

@@ -7,7 +7,7 @@ import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 
 const THEME_KEY = 'ballsy.theme';
-const FIELDS = ['voice', 'voice_speed', 'theme', 'auto_listen', 'language', 'speak_replies'];
+const FIELDS = ['voice', 'voice_speed', 'theme', 'auto_listen', 'language', 'speak_replies', 'home_city', 'units'];
 const SPEAK_REPLIES = ['voice', 'always', 'never'];
 const COMMON_LANGS = ['en-US', 'en-GB', 'en-AU', 'en-IN', 'es-ES', 'es-MX', 'fr-FR', 'de-DE', 'it-IT',
   'pt-BR', 'nl-NL', 'pl-PL', 'tr-TR', 'ru-RU', 'hi-IN', 'ja-JP', 'ko-KR', 'zh-CN'];
@@ -39,7 +39,7 @@ export class Settings extends EventTarget {
   constructor() {
     super();
     const lang = navigator.language || 'en-US';
-    this.values = { voice: '', voice_speed: 175, theme: storedTheme(), auto_listen: false, language: lang, speak_replies: 'voice' };
+    this.values = { voice: '', voice_speed: 175, theme: storedTheme(), auto_listen: false, language: lang, speak_replies: 'voice', home_city: '', units: 'auto' };
     this.server = { ...this.values };
     this.loaded = false;
     this._patch = {};
@@ -112,6 +112,8 @@ export class Settings extends EventTarget {
       if (k === 'speak_replies' && !SPEAK_REPLIES.includes(v)) v = 'voice';
       if ((k === 'voice' || k === 'language') && typeof v !== 'string') v = k === 'voice' ? '' : this.values.language;
       if (k === 'language' && !v) v = navigator.language || 'en-US';
+      if (k === 'home_city' && typeof v !== 'string') v = '';
+      if (k === 'units' && !['auto', 'metric', 'imperial'].includes(v)) v = 'auto';
       this.server[k] = v;
       if (k in this._patch) continue;
       if (this.values[k] !== v) {
