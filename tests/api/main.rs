@@ -14,6 +14,7 @@ mod health;
 mod identity;
 mod infra;
 mod limits;
+mod live;
 mod process;
 mod replay;
 mod server;
