@@ -869,3 +869,43 @@ async fn forgetting_me_removes_the_live_handle_and_minutes(backend: Backend) {
     );
 }
 on_both_backends!(forgetting_me_removes_the_live_handle_and_minutes);
+
+#[tokio::test]
+async fn vertex_sessions_use_the_service_account_token() {
+    let fake = FakeLive::start(FakeLiveConfig::default()).await.unwrap();
+    let url = fake.vertex_url();
+    // The fake Gemini server is also the metadata server that issues the token.
+    let app = spawn_app(
+        AppOptions::new(Backend::Sqlite)
+            .with_gemini(FakeGeminiConfig::default())
+            .configure(move |c| {
+                c.gemini.backend = ballsy::config::GeminiBackend::Vertex;
+                c.gemini.api_key = None;
+                c.gemini.project = Some("proj".into());
+                c.gemini.vertex_location = "us-central1".into();
+                c.gemini.metadata_host = c
+                    .gemini
+                    .base_url
+                    .clone()
+                    .unwrap()
+                    .trim_start_matches("http://")
+                    .to_owned();
+                c.live.url = Some(url);
+            }),
+    )
+    .await;
+    let (token, _) = app.new_session().await;
+    let mut ws = open_live(&app, "tab-1", &token).await;
+    assert_eq!(next_json(&mut ws).await["type"], "live_ready");
+    let connection = &fake.connections()[0];
+    let bearer = connection
+        .authorization_header
+        .as_deref()
+        .unwrap_or_default();
+    assert!(bearer.starts_with("Bearer fake-token-"), "{bearer}");
+    assert_eq!(connection.api_key_header, None);
+    assert_eq!(
+        connection.setup.as_ref().unwrap()["model"],
+        "projects/proj/locations/us-central1/publishers/google/models/gemini-3.8-live"
+    );
+}
