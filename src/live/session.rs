@@ -309,8 +309,9 @@ impl<'a> Relay<'a> {
                     let result = joined.unwrap_or_else(|_| Err(LiveError::Protocol("the connection task failed".into())));
                     match result {
                         Ok(up) => {
+                            // `failures` is reset by the first content, not here: a connection
+                            // that is set up and then dropped at once must not resume forever.
                             self.up = Some(up);
-                            self.failures = 0;
                             if !self.ready {
                                 self.ready = true;
                                 self.last_activity = Instant::now();
@@ -588,6 +589,7 @@ impl<'a> Relay<'a> {
     /// Handles one server message; Err ends the session.
     async fn on_upstream(&mut self, sink: &mut BrowserSink, message: Value) -> Result<(), Ending> {
         if let Some(content) = message.get("serverContent") {
+            self.failures = 0;
             // Gemini 3 bundles several fields and turnComplete in one message: content first.
             if let Some(text) = content["inputTranscription"]["text"].as_str()
                 && !text.is_empty()

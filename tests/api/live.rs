@@ -909,3 +909,33 @@ async fn vertex_sessions_use_the_service_account_token() {
         "projects/proj/locations/us-central1/publishers/google/models/gemini-3.8-live"
     );
 }
+
+#[tokio::test]
+async fn a_connection_that_keeps_dropping_is_given_up() {
+    // Set up, then closed at once, every time: resuming cannot help beyond a few tries.
+    let (app, fake) = live_app(
+        Backend::Sqlite,
+        FakeLiveConfig {
+            on_setup: vec![Event::Close {
+                code: 1011,
+                reason: "The service is currently unavailable.".into(),
+            }],
+            ..script(vec![])
+        },
+    )
+    .await;
+    let (token, _) = app.new_session().await;
+    let mut ws = open_live(&app, "tab-1", &token).await;
+    assert_eq!(next_json(&mut ws).await["type"], "live_ready");
+    let (_, error) = until(&mut ws, "error").await;
+    assert_eq!(error["code"], "live_unavailable");
+    match next_frame(&mut ws).await {
+        Frame::Closed(Some((code, _))) => assert_eq!(code, 1011),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        fake.connections().len(),
+        5,
+        "the first connection and four retries"
+    );
+}
