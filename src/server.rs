@@ -97,11 +97,21 @@ impl Application {
             tokio::spawn(async move { migrate_until_done(&migrating).await });
         }
         spawn_housekeeping(&state);
-        let sweeper = state.skills().sweeper().clone();
-        tokio::spawn(sweeper.clone().run(state.shutdown_token().clone()));
-        if state.store().is_postgres() {
-            tokio::spawn(sweeper.listen(state.shutdown_token().clone()));
-        }
+        // The sweep reads the timers table, which a cold start may still be creating in the
+        // background: it starts once the schema is current.
+        let sweeping = state.clone();
+        tokio::spawn(async move {
+            let shutdown = sweeping.shutdown_token().clone();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = sweeping.migrated() => {}
+            }
+            let sweeper = sweeping.skills().sweeper().clone();
+            if sweeping.store().is_postgres() {
+                tokio::spawn(sweeper.clone().listen(shutdown.clone()));
+            }
+            sweeper.run(shutdown).await;
+        });
 
         let router = crate::http::router(state.clone());
         let serving = state.shutdown_token().clone();

@@ -184,6 +184,13 @@ impl AppState {
         self.inner.migrated.send_replace(true);
     }
 
+    /// Resolves once the schema is current (at once when it already is).
+    pub async fn migrated(&self) {
+        let mut migrated = self.inner.migrated.subscribe();
+        // The sender lives as long as the state, so this ends only when migrations are done.
+        let _ = migrated.wait_for(|done| *done).await;
+    }
+
     /// Waits up to `limit` for migrations at start to finish. On a cold start the first requests
     /// can arrive while they run (Cloud Run's startup probe is /health); waiting a moment beats
     /// answering them with an error.

@@ -143,6 +143,29 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
         .context("unexpected /proc/PID/stat format")
 }
 
+/// CPU time of a process's live threads at nanosecond resolution: the sum of each thread's
+/// `/proc/PID/task/TID/schedstat` run time. Threads that already exited are not counted, so
+/// this is for windows in which the set of threads is stable (an idle server).
+pub fn cpu_time_precise(pid: u32) -> anyhow::Result<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("listing /proc/{pid}/task"))?
+    {
+        let path = task?.path().join("schedstat");
+        // A thread may exit between the listing and the read.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let ns: u64 = text
+            .split_whitespace()
+            .next()
+            .and_then(|field| field.parse().ok())
+            .with_context(|| format!("unexpected {}", path.display()))?;
+        total += ns;
+    }
+    Ok(Duration::from_nanos(total))
+}
+
 /// utime + stime from a /proc/PID/stat line. The command name (field 2) may contain spaces
 /// and parentheses, so fields are counted from the last `)`.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {

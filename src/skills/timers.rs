@@ -500,16 +500,17 @@ impl TimerSweeper {
     }
 
     /// Runs until `shutdown`: sleeps until the next timer is due (at most `SWEEP_EVERY`, since
-    /// another instance may add one), claims what is due and rings it.
+    /// another instance may add one), claims what is due and rings it. The claim is a write,
+    /// so it runs only when the next timer's time has come: an idle sweep is one indexed read
+    /// per period, however many timers are pending.
     pub async fn run(self, shutdown: CancellationToken) {
         let store = self.inner.store.clone();
         let announce = store.is_postgres();
         loop {
+            let now = Utc::now();
             let wait = match store.next_timer_due().await {
-                Ok(Some(next)) => (next - Utc::now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(SWEEP_EVERY),
+                Ok(Some(next)) if next <= now => Duration::ZERO,
+                Ok(Some(next)) => (next - now).to_std().unwrap_or_default().min(SWEEP_EVERY),
                 Ok(None) => SWEEP_EVERY,
                 Err(error) => {
                     tracing::debug!(%error, "timer sweep: the database is unavailable");
@@ -520,8 +521,10 @@ impl TimerSweeper {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.inner.wake.notified() => continue,
+                    _ = self.inner.wake.notified() => {}
                 }
+                // Look again: the timer may be due now, or another may have been set.
+                continue;
             }
             let claimed = match store.claim_due_timers(Utc::now()).await {
                 Ok(claimed) => claimed,

@@ -543,6 +543,18 @@ async fn every_recorded_case_gives_a_sensible_reply_with_the_right_badge() {
     );
 }
 
+/// Every part of the model's content in a recorded stream, in order, as recorded.
+fn recorded_model_parts(case: &ReplayCase) -> Vec<Value> {
+    case.event_payloads()
+        .iter()
+        .filter_map(|payload| payload.as_ref().ok())
+        .filter_map(|event| event.pointer("/candidates/0/content/parts"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .cloned()
+        .collect()
+}
+
 /// The model content of the recorded function call, as the client must send it back: every
 /// part of every event, in order, byte for byte (the signature on the call part, the empty
 /// text part after it). And the recorded grounding: sources and Google's chip.
@@ -552,15 +564,7 @@ async fn grounding_and_calls_come_through_as_recorded() {
     let case = |name: &str| cases.iter().find(|c| c.name == name).unwrap();
 
     let call_case = case("sse-3-pro-function-call");
-    let recorded_parts: Vec<Value> = call_case
-        .event_payloads()
-        .iter()
-        .filter_map(|payload| payload.as_ref().ok())
-        .filter_map(|event| event.pointer("/candidates/0/content/parts"))
-        .filter_map(Value::as_array)
-        .flatten()
-        .cloned()
-        .collect();
+    let recorded_parts = recorded_model_parts(call_case);
     let (_, _, _, extras) = replay(call_case, false).await;
     assert_eq!(extras.model_parts, recorded_parts);
     assert!(
@@ -604,15 +608,7 @@ async fn a_recorded_call_goes_back_verbatim_with_its_result() {
         .into_iter()
         .find(|c| c.name == "sse-3-pro-function-call")
         .unwrap();
-    let recorded_parts: Vec<Value> = case
-        .event_payloads()
-        .iter()
-        .filter_map(|payload| payload.as_ref().ok())
-        .filter_map(|event| event.pointer("/candidates/0/content/parts"))
-        .filter_map(Value::as_array)
-        .flatten()
-        .cloned()
-        .collect();
+    let recorded_parts = recorded_model_parts(&case);
     let reply = app.ask("[[fake:replay=sse-3-pro-function-call]]").await;
     assert_eq!(reply["status"], "complete", "{reply}");
     let requests = app.fake.as_ref().unwrap().requests();

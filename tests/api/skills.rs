@@ -238,26 +238,57 @@ async fn a_timer_that_rang_with_no_page_open_is_shown_as_missed(backend: Backend
 }
 on_both_backends!(a_timer_that_rang_with_no_page_open_is_shown_as_missed);
 
-/// Two server processes on one PostgreSQL: both sweep, each timer is claimed once, and a
-/// socket on the instance that did not claim it still rings.
+/// Two `ballsy` processes on one PostgreSQL: both sweep, each timer is claimed once, and a
+/// socket on the process that did not claim it still rings.
 #[tokio::test]
-async fn timers_ring_exactly_once_across_two_instances_on_one_postgres() {
+async fn timers_ring_exactly_once_across_two_processes_on_one_postgres() {
     let Some(_) = crate::helpers::postgres_admin_url() else {
         crate::helpers::report_skip(
-            "timers_ring_exactly_once_across_two_instances_on_one_postgres",
+            "timers_ring_exactly_once_across_two_processes_on_one_postgres",
         );
         return;
     };
     let db = TestDb::new(Backend::Postgres).await;
-    let url = db.database_url();
-    let mut config = ballsy::config::Config::for_tests();
-    config.database_url = url.clone();
-    let first = crate::helpers::spawn_with_config(config.clone(), db, None).await;
-    let second =
-        crate::helpers::spawn_with_config(config, TestDb::new(Backend::Sqlite).await, None).await;
-    let (token, _) = first.new_session().await;
-    let mut on_first = first.ws("one", &token).await;
-    let mut on_second = second.ws("two", &token).await;
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("LOG_FORMAT", "json".to_owned()),
+        ("LOG_LEVEL", "info".to_owned()),
+    ];
+    let first = crate::server::Server::start(&env);
+    let second = crate::server::Server::start(&env);
+    let client = reqwest::Client::new();
+    for server in [&first, &second] {
+        let ready = crate::helpers::eventually(Duration::from_secs(20), || async {
+            client
+                .get(server.url("/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(ready, "both processes become ready");
+    }
+    let session: Value = client
+        .post(first.url("/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["token"].as_str().unwrap();
+    let socket = |server: &crate::server::Server, tab: &str| {
+        format!(
+            "ws://127.0.0.1:{}/ws/voice/{tab}?token={token}",
+            server.port
+        )
+    };
+    let mut on_first = crate::helpers::connect_ws(&socket(&first, "one"), &[])
+        .await
+        .unwrap();
+    let mut on_second = crate::helpers::connect_ws(&socket(&second, "two"), &[])
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for _ in 0..10 {
         let (_, reply) = on_first.command("set a timer for 2 seconds").await;
@@ -284,6 +315,22 @@ async fn timers_ring_exactly_once_across_two_instances_on_one_postgres() {
             }
         }
     }
+    // Each timer was claimed by exactly one of the two processes.
+    let claims: usize = [&first, &second]
+        .iter()
+        .map(|server| {
+            server
+                .log_lines()
+                .iter()
+                .filter(|line| line["message"] == "a timer is due")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        claims,
+        ids.len(),
+        "one claim per timer across both processes"
+    );
 }
 
 // --- Conversions ---------------------------------------------------------------------------

@@ -90,6 +90,8 @@ enum Scenario {
     Size,
     /// 6. Tokens and cost of a typical AI turn.
     Cost,
+    /// 7. Server CPU of the due-timer sweep with 10,000 timers pending.
+    Timers,
     /// Serve the echo floor (used by the suite as a separate process).
     #[command(hide = true)]
     EchoFloor {
@@ -116,6 +118,7 @@ impl Scenario {
             Scenario::Memory => "-memory",
             Scenario::Size => "-size",
             Scenario::Cost => "-cost",
+            Scenario::Timers => "-timers",
             Scenario::EchoFloor { .. } => "-echo",
             Scenario::DurableFloor { .. } => "-durable",
         }
@@ -312,6 +315,12 @@ async fn run(scenario: Scenario, settings: Settings) -> anyhow::Result<Results> 
         match bounded("6. cost", suite::cost::run(&settings)).await {
             Ok(r) => results.cost = Some(r),
             Err(e) => results.errors.push(format!("cost: {e:#}")),
+        }
+    }
+    if wants(Scenario::Timers) {
+        match bounded("7. timer sweep", suite::timers::run(&settings)).await {
+            Ok(r) => results.timers = Some(r),
+            Err(e) => results.errors.push(format!("timer sweep: {e:#}")),
         }
     }
     if let Ok(scratch) = settings.scratch_dir() {

@@ -1,4 +1,4 @@
-//! The benchmark suite behind `bench` (see bench/README.md): six scenarios, each comparing
+//! The benchmark suite behind `bench` (see bench/README.md): seven scenarios, each comparing
 //! Ballsy's release binary with a floor measured in the same run, and a report.
 //!
 //! Everything runs on this machine over loopback. Servers are child processes (so their RSS
@@ -13,6 +13,7 @@ pub mod memory;
 pub mod report;
 pub mod size;
 pub mod streaming;
+pub mod timers;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -245,6 +246,7 @@ pub struct Results {
     pub memory: Option<memory::MemoryResult>,
     pub size: Option<size::SizeResult>,
     pub cost: Option<cost::CostResult>,
+    pub timers: Option<timers::TimersResult>,
     pub checks: Vec<Check>,
     /// Scenarios that could not run, with the reason.
     pub errors: Vec<String>,
@@ -262,6 +264,7 @@ impl Results {
             memory: None,
             size: None,
             cost: None,
+            timers: None,
             checks: Vec::new(),
             errors: Vec::new(),
             duration_secs: 0.0,
@@ -284,6 +287,9 @@ impl Results {
             checks.extend(r.checks());
         }
         if let Some(r) = &self.size {
+            checks.extend(r.checks());
+        }
+        if let Some(r) = &self.timers {
             checks.extend(r.checks());
         }
         self.checks = checks;

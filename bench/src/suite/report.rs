@@ -394,6 +394,34 @@ pub fn render(r: &Results) -> String {
         );
     }
 
+    if let Some(t) = &r.timers {
+        let _ = writeln!(s, "## 7. Timer sweep\n");
+        let _ = writeln!(
+            s,
+            "{} users each set 20 timers through `POST /api/command` (2–6 days away, none due during the measurement). Server CPU per second of wall time over {:.0} s idle windows, before the timers were set and after.\n",
+            t.pending / 20,
+            t.window_secs
+        );
+        let _ = writeln!(
+            s,
+            "| Run | CPU, nothing pending | CPU, {} pending | Set | Listed | Time to set |\n|---|---|---|---|---|---|",
+            t.pending
+        );
+        for run in &t.runs {
+            let _ = writeln!(
+                s,
+                "| ballsy {} | {:.3} ms/s | {:.3} ms/s | {} | {} | {:.1} s |",
+                run.target.label(),
+                run.idle_cpu_ms_per_sec,
+                run.pending_cpu_ms_per_sec,
+                run.timers_set,
+                run.timers_listed,
+                run.set_secs
+            );
+        }
+        s.push('\n');
+    }
+
     if !r.errors.is_empty() {
         let _ = writeln!(s, "## Errors\n");
         for e in &r.errors {
