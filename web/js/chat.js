@@ -11,6 +11,7 @@ const SOURCE_LABELS = {
   offline: 'Offline mode',
   budget: 'AI budget used up',
   fallback: 'AI unavailable',
+  live: 'Live',
 };
 
 const STATUS_LABELS = {
