@@ -5,7 +5,7 @@ import { mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launch } from './browser.mjs';
-import { startFake, startServer, ARTIFACTS, REPO_DIR } from './procs.mjs';
+import { startFake, startFakeLive, startServer, ARTIFACTS, REPO_DIR } from './procs.mjs';
 
 export { sleep };
 
@@ -118,6 +118,7 @@ const slug = (s) => s.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').slice
  * goes to artifacts/failures/. The page must be clean (no console error, no CSP violation, no
  * external request, no popup) at the end.
  *   opts.fake:    options for startFake, or false for none (then the server is offline)
+ *   opts.live:    a fake Live script (startFakeLive): starts the fake Live server, env.live
  *   opts.server:  extra options for startServer
  *   opts.browser: options for launch
  */
@@ -129,7 +130,11 @@ export async function scenario(t, opts, body) {
       env.fake = await startFake({ name: `fake-${slug(t.name)}`, ...(opts.fake || {}) });
       cleanups.push(() => env.fake.stop());
     }
-    env.server = await startServer({ fake: env.fake || null, name: `ballsy-${slug(t.name)}`, ...(opts.server || {}) });
+    if (opts.live) {
+      env.live = await startFakeLive({ name: `fake-live-${slug(t.name)}`, script: opts.live });
+      cleanups.push(() => env.live.stop());
+    }
+    env.server = await startServer({ fake: env.fake || null, live: env.live || null, name: `ballsy-${slug(t.name)}`, ...(opts.server || {}) });
     cleanups.push(() => env.server.stop());
     env.browser = await launch(opts.browser || {});
     cleanups.push(() => env.browser.close());
