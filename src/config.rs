@@ -91,6 +91,10 @@ env_vars! {
     GOOGLE_CLOUD_PROJECT = Unset("(unset)"), "Project id: Vertex AI endpoint, and the trace field of Cloud Logging lines.";
     GOOGLE_CLOUD_REGION = Unset("(unset)"), "Region the service runs in (Cloud Run), e.g. us-central1; shown by check-config. Not the Vertex AI location.";
     VERTEX_LOCATION = Value("global"), "Vertex AI location of the Gemini endpoint: global (where Gemini 3 is served first) or a region such as us-central1.";
+    GEMINI_LIVE_MODEL = Value("gemini-3.8-live"), "Gemini Live model for Live voice sessions (/ws/live), on the backend GEMINI_BACKEND chooses.";
+    GEMINI_LIVE_URL = Derived("wss://generativelanguage.googleapis.com/ws/…BidiGenerateContent (vertex: the VERTEX_LOCATION endpoint)"), "Gemini Live WebSocket endpoint (ws:// or wss://); tests point it at the fake Live server.";
+    LIVE_DAILY_MINUTES_PER_USER = Value("10"), "Minutes of Live voice per user per UTC day, counted in the database; 0 turns Live off for everyone.";
+    LIVE_DAILY_MINUTES_TOTAL = Value("60"), "Minutes of Live voice per UTC day for the whole service, counted in the database.";
     GEMINI_GROUNDING = Value("off"), "on: questions about current events (news, scores, prices, \"latest\") are answered with Google Search grounding, within AI_DAILY_GROUNDED_TOTAL; off: never.";
     AI_DAILY_GROUNDED_TOTAL = Value("150"), "Google Search queries that grounded answers may run per UTC day, for the whole service (each query the model runs counts): 150 a day stays within the 5,000 free searches a month; past it, current events are answered without search.";
     WEATHER_BASE_URL = Value("https://api.open-meteo.com"), "Open-Meteo forecast API (free, no key); tests point it at a fake.";
@@ -157,6 +161,7 @@ pub struct Config {
     pub database_max_connections: u32,
     pub migrate_on_start: bool,
     pub gemini: GeminiConfig,
+    pub live: LiveConfig,
     pub grounding: bool,
     pub ai_daily_grounded_total: u32,
     pub weather_base_url: String,
@@ -204,6 +209,20 @@ pub struct GeminiConfig {
     pub stall_timeout: Duration,
     pub max_output_tokens: u32,
     pub max_retries: u32,
+}
+
+/// Gemini Live voice sessions (`/ws/live`), relayed by the server on the Gemini backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveConfig {
+    pub model: String,
+    /// None: the public endpoint of the chosen backend.
+    pub url: Option<String>,
+    pub daily_minutes_per_user: u32,
+    pub daily_minutes_total: u32,
+    /// A Live session in which nobody spoke for this long is closed (silence is billed).
+    pub idle_timeout: Duration,
+    /// How often elapsed time is charged to the daily budgets while a session is open.
+    pub charge_interval: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -395,6 +414,19 @@ impl Config {
             max_output_tokens: env.number(&GEMINI_MAX_OUTPUT_TOKENS, 64, 65_536)?,
             max_retries: env.number(&GEMINI_MAX_RETRIES, 0, 5)?,
         };
+        let live_url = match env.string(&GEMINI_LIVE_URL) {
+            None => None,
+            Some(url) if url.starts_with("ws://") || url.starts_with("wss://") => Some(url),
+            Some(url) => return Err(invalid(&GEMINI_LIVE_URL, &url, "a ws:// or wss:// URL")),
+        };
+        let live = LiveConfig {
+            model: env.model(&GEMINI_LIVE_MODEL)?.unwrap_or_default(),
+            url: live_url,
+            daily_minutes_per_user: env.number(&LIVE_DAILY_MINUTES_PER_USER, 0, 1_440)?,
+            daily_minutes_total: env.number(&LIVE_DAILY_MINUTES_TOTAL, 0, 10_000_000)?,
+            idle_timeout: Duration::from_secs(60),
+            charge_interval: Duration::from_secs(10),
+        };
         let persona = match (
             env.raw(&ASSISTANT_PERSONA),
             env.string(&ASSISTANT_PERSONA_FILE),
@@ -488,6 +520,7 @@ impl Config {
             database_max_connections: env.number(&DATABASE_MAX_CONNECTIONS, 1, 1000)?,
             migrate_on_start: env.bool(&MIGRATE_ON_START)?,
             gemini,
+            live,
             grounding,
             ai_daily_grounded_total: env.number(&AI_DAILY_GROUNDED_TOTAL, 0, 1_000_000)?,
             weather_base_url: http_url(&WEATHER_BASE_URL)?,
@@ -549,6 +582,7 @@ impl fmt::Debug for Config {
             .field("database_max_connections", &self.database_max_connections)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("gemini", &self.gemini)
+            .field("live", &self.live)
             .field("grounding", &self.grounding)
             .field("ai_daily_grounded_total", &self.ai_daily_grounded_total)
             .field("weather_base_url", &self.weather_base_url)

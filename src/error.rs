@@ -95,6 +95,19 @@ error_codes! {
     VoiceUnavailable = "voice_unavailable" => SERVICE_UNAVAILABLE,
     /// 503: Gemini could not transcribe the recording.
     TranscriptionFailed = "transcription_failed" => SERVICE_UNAVAILABLE,
+    /// 422 (Live socket only): an audio frame that is empty, of odd length or longer than
+    /// 50 ms of 16 kHz PCM16.
+    InvalidAudio = "invalid_audio" => UNPROCESSABLE_ENTITY,
+    /// 409 (Live socket only): audio sent before `live_ready`.
+    LiveNotReady = "live_not_ready" => CONFLICT,
+    /// 429 (Live socket only): the user's or the service's Live minutes for today are used up;
+    /// the session ends, classic mode still works.
+    LiveBudget = "live_budget" => TOO_MANY_REQUESTS,
+    /// 408 (Live socket only): nobody spoke for a minute; the session ends.
+    LiveIdle = "live_idle" => REQUEST_TIMEOUT,
+    /// 503 (Live socket only): Live is not configured here, or Gemini Live failed and the
+    /// session cannot continue; use classic mode.
+    LiveUnavailable = "live_unavailable" => SERVICE_UNAVAILABLE,
 }
 
 /// An error as a client receives it.

@@ -20,6 +20,7 @@ pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod limits;
+pub mod live;
 pub mod net;
 pub mod server;
 pub mod skills;

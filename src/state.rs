@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::conversation::Source;
 use crate::hub::Hub;
 use crate::limits::Limits;
+use crate::live::LiveClient;
 use crate::net::ConnectionCounter;
 use crate::skills::Skills;
 use crate::store::Store;
@@ -70,6 +71,8 @@ struct Inner {
     /// Open WebSockets per client network (the per-IP cap behind a proxy).
     sockets: ConnectionCounter,
     skills: Skills,
+    /// Gemini Live, when a model is configured (None: the Live socket refuses).
+    live: Option<LiveClient>,
     /// True once the schema is known to be current; `/ready` stays 503 until then and requests
     /// that need the database wait for it (see `wait_until_migrated`).
     migrated: watch::Sender<bool>,
@@ -100,6 +103,7 @@ impl AppState {
             Drain { deadline },
         );
         let sockets = ConnectionCounter::new(config.http.max_connections_per_ip);
+        let live = LiveClient::from_config(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -111,6 +115,7 @@ impl AppState {
                 sessions: TaskTracker::new(),
                 sockets,
                 skills,
+                live,
                 migrated: watch::Sender::new(migrated),
                 ready: Mutex::new(None),
             }),
@@ -159,6 +164,10 @@ impl AppState {
 
     pub fn skills(&self) -> &Skills {
         &self.inner.skills
+    }
+
+    pub fn live(&self) -> Option<&LiveClient> {
+        self.inner.live.as_ref()
     }
 
     pub fn drain(&self) -> Drain {

@@ -26,6 +26,9 @@ use crate::config::{Config, LogFormat};
 /// The target of the start-up announcement, always logged.
 pub const STARTUP_TARGET: &str = "ballsy::startup";
 
+/// A dependency's log target whose trace lines carry request headers (see `init`).
+pub const SECRET_TRACING_TARGET: &str = "tungstenite::handshake::client";
+
 /// Span field names with a special meaning for Cloud Logging.
 pub const TRACE_ID_FIELD: &str = "trace_id";
 pub const SPAN_ID_FIELD: &str = "span_id";
@@ -33,8 +36,14 @@ pub const TRACE_SAMPLED_FIELD: &str = "trace_sampled";
 
 /// Installs the global subscriber for this process. Call once, before anything logs.
 pub fn init(config: &Config) -> anyhow::Result<()> {
-    // The start-up line (with the URL to open) is shown whatever LOG_LEVEL says.
-    let filter = EnvFilter::try_new(format!("{},{STARTUP_TARGET}=info", config.log_level))?;
+    // The start-up line (with the URL to open) is shown whatever LOG_LEVEL says. tungstenite's
+    // client handshake traces the raw upgrade request, headers included: the Gemini key or the
+    // Vertex token of a Live connection. It is capped whatever LOG_LEVEL says (a more specific
+    // directive wins over `trace` or `tungstenite=trace`).
+    let filter = EnvFilter::try_new(format!(
+        "{},{STARTUP_TARGET}=info,{SECRET_TRACING_TARGET}=debug",
+        config.log_level
+    ))?;
     match config.log_format {
         LogFormat::Json => tracing_subscriber::registry()
             .with(filter)

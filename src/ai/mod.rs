@@ -3,7 +3,7 @@
 
 pub mod gemini;
 pub mod offline;
-mod vertex;
+pub(crate) mod vertex;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     // and the per-IP limit counts its upgrade.
     let sockets = Router::new()
         .route("/voice/{client_id}", get(crate::ws::upgrade))
+        .route("/live/{client_id}", get(crate::live::upgrade))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::require_schema,

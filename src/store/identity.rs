@@ -121,7 +121,12 @@ impl Store {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             // Rows keyed by user id without a foreign key (counters) go explicitly.
-            for key in [user.to_string(), format!("user:{user}")] {
+            for key in [
+                user.to_string(),
+                format!("user:{user}"),
+                format!("live:{user}"),
+                format!("live_tokens:{user}"),
+            ] {
                 sqlx::query("DELETE FROM ai_usage WHERE key = $1")
                     .bind(&key)
                     .execute(&mut *tx)

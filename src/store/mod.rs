@@ -13,6 +13,7 @@
 mod conversations;
 mod counters;
 mod identity;
+mod live;
 mod settings;
 mod timers;
 pub mod url;
@@ -35,6 +36,7 @@ use self::url::{DatabaseUrl, SqliteTarget};
 pub use conversations::{ConversationSummary, HistoryEntry, OpenConversation};
 pub use counters::{Budget, BudgetKeys};
 pub use identity::SessionPolicy;
+pub use live::{HANDLE_LIFETIME, LiveBudget, LiveLimits};
 pub use settings::{Settings, SettingsPatch, SpeakReplies, UnitSystem};
 pub use timers::{DueTimer, Listener, MAX_PENDING_TIMERS, SetTimer, Timer};
 

@@ -8,16 +8,16 @@
 pub mod protocol;
 mod session;
 
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{OnFailedUpgrade, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-pub use self::session::{IDLE, RESTARTING, SESSION_LIFETIME};
+pub use self::session::{IDLE, Peer, RESTARTING, SESSION_LIFETIME, close_for};
 use crate::config::CorsOrigins;
 use crate::error::{ErrorCode, Problem};
-use crate::identity::Caller;
+use crate::identity::{Caller, SessionCookie};
 use crate::state::AppState;
 
 /// Socket buffers. tungstenite allocates a 128 KiB read buffer per connection by default,
@@ -32,14 +32,48 @@ pub async fn upgrade(
     Path(client_id): Path<String>,
     request: Request,
 ) -> Response {
+    let admitted = match admit(&state, client_id, request).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let span = tracing::info_span!("ws_session", client_id = %admitted.peer.client_id);
+    let sessions = state.sessions().clone();
+    let Admitted {
+        upgrade,
+        peer,
+        cookie,
+    } = admitted;
+    let response =
+        configure(upgrade, state.config().max_ws_message_bytes).on_upgrade(move |socket| {
+            let session = session::Session::new(state, peer);
+            sessions.track_future(session.run(socket).instrument(span))
+        });
+    (cookie, response).into_response()
+}
+
+/// A socket that passed the checks every socket of ours must pass, before the upgrade.
+pub(crate) struct Admitted {
+    pub upgrade: WebSocketUpgrade,
+    pub peer: Peer,
+    pub cookie: SessionCookie,
+}
+
+/// The rules shared by the voice socket and the Live socket, in order: a valid client id, an
+/// allowed origin (before anything else that costs us, see the module comment), a WebSocket
+/// upgrade, not draining, the caller's identity, then the per-network socket cap.
+pub(crate) async fn admit(
+    state: &AppState,
+    client_id: String,
+    request: Request,
+) -> Result<Admitted, Response> {
     let (mut parts, _body) = request.into_parts();
     let headers = &parts.headers;
     if !valid_client_id(&client_id) {
-        return Problem::new(
+        return Err(Problem::new(
             ErrorCode::InvalidClientId,
             "client_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -.",
         )
-        .into_response();
+        .into_response());
     }
     if !origin_allowed(headers, &state.config().cors_origins) {
         tracing::warn!(
@@ -49,33 +83,33 @@ pub async fn upgrade(
                 .unwrap_or(""),
             "refused a cross-origin WebSocket"
         );
-        return Problem::new(
+        return Err(Problem::new(
             ErrorCode::ForbiddenOrigin,
             "This origin may not open the voice socket.",
         )
-        .into_response();
+        .into_response());
     }
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, state).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
-            return Problem::new(
+            return Err(Problem::new(
                 ErrorCode::WebsocketExpected,
                 format!("This endpoint speaks WebSocket: {rejection}"),
             )
-            .into_response();
+            .into_response());
         }
     };
     if state.is_draining() {
-        return Problem::new(
+        return Err(Problem::new(
             ErrorCode::ShuttingDown,
             "This server is restarting; please reconnect.",
         )
-        .into_response();
+        .into_response());
     }
     // Identity only after the origin check, so a hostile page cannot even create users.
-    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+    let caller = match Caller::from_request_parts(&mut parts, state).await {
         Ok(caller) => caller,
-        Err(problem) => return problem.into_response(),
+        Err(problem) => return Err(problem.into_response()),
     };
     // Behind a proxy the TCP peer is the proxy, so open sockets are counted per client network
     // here instead of connections in the accept loop.
@@ -83,41 +117,44 @@ pub async fn upgrade(
         match state.sockets().try_acquire(caller.client()) {
             Some(slot) => Some(slot),
             None => {
-                return Problem::new(
+                return Err(Problem::new(
                     ErrorCode::TooManyConnections,
                     "Too many open voice sockets from your network; close another tab first.",
                 )
-                .into_response();
+                .into_response());
             }
         }
     } else {
         None
     };
-    let (user, cookie) = match caller.identify(&state).await {
+    let (user, cookie) = match caller.identify(state).await {
         Ok(identified) => identified,
-        Err(problem) => return problem.into_response(),
+        Err(problem) => return Err(problem.into_response()),
     };
-    let max_message = state.config().max_ws_message_bytes;
-    let span = tracing::info_span!("ws_session", client_id = %client_id);
-    let sessions = state.sessions().clone();
-    let peer = session::Peer {
-        user,
-        client: caller.client(),
-        client_id,
-        _slot: slot,
-    };
-    let response = upgrade
+    Ok(Admitted {
+        upgrade,
+        peer: Peer {
+            user,
+            client: caller.client(),
+            client_id,
+            _slot: slot,
+        },
+        cookie,
+    })
+}
+
+/// Buffer sizes and message limits of every socket of ours.
+pub(crate) fn configure(
+    upgrade: WebSocketUpgrade,
+    max_message: usize,
+) -> WebSocketUpgrade<impl OnFailedUpgrade> {
+    upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_failed_upgrade(|error| tracing::warn!(%error, "WebSocket upgrade failed"))
-        .on_upgrade(move |socket| {
-            let session = session::Session::new(state, peer);
-            sessions.track_future(session.run(socket).instrument(span))
-        });
-    (cookie, response).into_response()
 }
 
 fn valid_client_id(id: &str) -> bool {

@@ -506,7 +506,7 @@ async fn send(sink: &mut Sink, frame: &ServerFrame) -> Result<(), axum::Error> {
 
 /// The close frame for a read error: 1009 for an oversized message, 1007 for text that is not
 /// UTF-8, 1002 for other protocol violations; None when the connection simply broke.
-fn close_for(error: &axum::Error, max_message: usize) -> Option<(u16, String)> {
+pub fn close_for(error: &axum::Error, max_message: usize) -> Option<(u16, String)> {
     use tungstenite::error::{CapacityError, Error as WsError};
     let inner =
         std::error::Error::source(error).and_then(|source| source.downcast_ref::<WsError>());

@@ -15,6 +15,7 @@ mod health;
 mod identity;
 mod infra;
 mod limits;
+mod live;
 mod process;
 mod replay;
 mod server;

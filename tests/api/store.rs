@@ -21,9 +21,10 @@ async fn migrated_store(backend: Backend) -> (Store, TestDb) {
     (store, db)
 }
 
-const EXPECTED_TABLES: [&str; 8] = [
+const EXPECTED_TABLES: [&str; 9] = [
     "ai_usage",
     "conversations",
+    "live_sessions",
     "rate_limits",
     "sessions",
     "settings",

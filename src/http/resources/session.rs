@@ -34,6 +34,9 @@ pub struct AssistantInfo {
 pub struct Features {
     /// Whether `/api/voice` can transcribe recordings (it needs Gemini).
     pub voice_upload: bool,
+    /// Whether Live voice (`/ws/live/{client_id}`) is configured: a Gemini key or Vertex AI,
+    /// and non-zero Live budgets. Whether today's minutes are left is told by the socket.
+    pub live: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -78,6 +81,7 @@ pub async fn current(
             },
             features: Features {
                 voice_upload: online,
+                live: state.live().is_some(),
             },
             limits: LimitsInfo {
                 max_command_chars: MAX_COMMAND_CHARS,
