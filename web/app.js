@@ -21,6 +21,8 @@
  *   export-json, export-md, forget-me, forget-confirm, forget-confirm-button,
  *   new-conversation (with an Undo toast), history-* (see js/history.js),
  *   review-toggle  "Review before sending" checkbox (localStorage)
+ *   live-switch    the Live switch (a role=switch checkbox; its <label> is [hidden] unless
+ *                  GET /api/session says features.live and the browser can run Live)
  *   notice         each toast, data-tone="info|warn|error"; notice-action its button (Undo)
  *   voice-notice, voice-notice-ok, recorder, record-meter, record-timer: the recorder path
  *                  (no SpeechRecognition), see js/recorder.js
@@ -32,12 +34,18 @@
  * <html data-theme="light|dark" data-theme-pref="light|dark|system">
  * <body data-orb-state="idle|listening|thinking|speaking|error" data-voice="off" (when voice
  *   input cannot work here: recorder path on a server without Gemini; the orb offers typing)>
+ * <body data-live="off|starting|connecting|ready|reconnecting|paused"> once Live was used;
+ *   the orb's --orb-level (0..1) follows the voice while Live is on
  * window.__ballsy (frozen):
  *   state.deltaCount  response_delta frames received for the latest reply (reset per command)
  *   state.orbState, .connection, .listening, .speaking, .pending, .mode, .clientId, .muted,
  *   state.settings (copy), state.spoken (recent chunks given to speechSynthesis)
  *   sentFrames        last 50 frames sent on the socket, parsed objects, oldest first
  *   socket            the VoiceSocket
+ *   live              Live mode (js/live.js, js/live-view.js): .state, .ready, .muted, .playing,
+ *                     .stats {sentFrames, sentBytes, droppedFrames, receivedFrames, receivedBytes,
+ *                     connects}, .player {chunks, samples, underruns, stops, stoppedSources},
+ *                     .level {input, output}
  * SpeechRecognition / webkitSpeechRecognition / speechSynthesis are looked up when used, so
  * stubs injected before this script work; recognition handlers are on* properties and, if
  * available, addEventListener (each event object handled once).
@@ -57,6 +65,8 @@ import { bindPrivacy } from './js/privacy.js';
 import { byTestId, backoffDelay, isInteractiveTarget, randomId, sleep } from './js/dom.js';
 import { Listener, extensionFor } from './js/listen.js';
 import { RecorderView } from './js/recorder.js';
+import { LiveVoice, liveSupported } from './js/live.js';
+import { LiveView } from './js/live-view.js';
 import { Settings, bindSettingsPanel } from './js/settings.js';
 import { VoiceSocket } from './js/socket.js';
 import { Speaker } from './js/speech.js';
@@ -149,6 +159,19 @@ function setupClientId() {
 }
 const clientId = setupClientId();
 
+const live = new LiveVoice({
+  url: () => `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/live/${clientId.id}?timezone=${encodeURIComponent(TIMEZONE)}`,
+});
+
+const liveMode = new LiveView({
+  live, chat, ui,
+  toggle: byTestId('live-switch'),
+  orb: byTestId('orb'),
+  onAction: (bubble, action, data) => handleAction(bubble, action, data, { live: true }),
+  beforeStart: () => { bargeIn(); endListening(); },
+  onChange: () => refresh(),
+});
+
 const socket = new VoiceSocket({
   url: () => `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/voice/${clientId.id}`,
   canIdle: () => app.pending.size === 0 && !app.active,
@@ -169,15 +192,25 @@ const stateView = Object.freeze({
   get spoken() { return [...speaker.lastSpoken]; },
   get muted() { return app.muted; },
 });
+const liveView = Object.freeze({
+  get state() { return live.state; },
+  get ready() { return live.ready; },
+  get muted() { return live.muted; },
+  get playing() { return live.playing; },
+  get stats() { return { ...live.stats }; },
+  get player() { return live.player ? { ...live.player.stats } : null; },
+  get level() { return { input: live.inputLevel, output: live.outputLevel }; },
+});
 Object.defineProperty(window, '__ballsy', {
-  value: Object.freeze({ state: stateView, socket, get sentFrames() { return socket.sentFrames; } }),
+  value: Object.freeze({ state: stateView, socket, live: liveView, get sentFrames() { return socket.sentFrames; } }),
   writable: false, configurable: false, enumerable: false,
 });
 
 // ---------- orb / status ----------
 
 function refresh() {
-  const state = app.listening ? 'listening'
+  const state = live.active && Date.now() >= app.errorUntil ? liveMode.orbState()
+    : app.listening ? 'listening'
     : Date.now() < app.errorUntil ? 'error'
     : speaker.active ? 'speaking'
     : app.active ? 'thinking'
@@ -237,6 +270,7 @@ function applySession(s) {
   recorderView.setNoticeWanted(recorder && upload);
   ui.setConnection(socket.state === 'idle' ? 'connecting' : socket.state);
   ui.clearStatus();
+  liveMode.offer(!!s?.features?.live && liveSupported());
 }
 
 // The first call creates the anonymous identity cookie; everything else waits for it.
@@ -701,6 +735,7 @@ function endListening() {
 
 /** Orb, mic button and Space: toggle listening; interrupts Ballsy first. */
 function onTalk() {
+  if (live.active) return liveMode.talk();
   speaker.prime();
   if (app.listening || listener.active) {
     listener.stop();
@@ -897,7 +932,8 @@ document.addEventListener('keydown', (e) => {
     e.preventDefault();
     if (!e.repeat) onTalk();
   } else if (e.key === 'Escape') {
-    if (app.listening || listener.active) listener.abort();
+    if (live.active) live.silence();
+    else if (app.listening || listener.active) listener.abort();
     else bargeIn();
   }
 });

@@ -5,7 +5,7 @@ import { mkdirSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launch } from './browser.mjs';
-import { startFake, startServer, startWeather, ARTIFACTS, REPO_DIR } from './procs.mjs';
+import { startFake, startFakeLive, startServer, startWeather, ARTIFACTS, REPO_DIR } from './procs.mjs';
 
 export { sleep };
 
@@ -120,6 +120,7 @@ const slug = (s) => s.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').slice
  *   opts.fake:    options for startFake, or false for none (then the server is offline)
  *   opts.weather: options for startWeather, or absent for none (then weather questions fail
  *                 fast: the server points at a closed port, never at Open-Meteo)
+ *   opts.live:    a fake Live script (startFakeLive): starts the fake Live server, env.live
  *   opts.server:  extra options for startServer
  *   opts.browser: options for launch
  */
@@ -135,7 +136,11 @@ export async function scenario(t, opts, body) {
       env.weather = await startWeather({ name: `weather-${slug(t.name)}`, ...opts.weather });
       cleanups.push(() => env.weather.stop());
     }
-    env.server = await startServer({ fake: env.fake || null, weather: env.weather || null, name: `ballsy-${slug(t.name)}`, ...(opts.server || {}) });
+    if (opts.live) {
+      env.live = await startFakeLive({ name: `fake-live-${slug(t.name)}`, script: opts.live });
+      cleanups.push(() => env.live.stop());
+    }
+    env.server = await startServer({ fake: env.fake || null, weather: env.weather || null, live: env.live || null, name: `ballsy-${slug(t.name)}`, ...(opts.server || {}) });
     cleanups.push(() => env.server.stop());
     env.browser = await launch(opts.browser || {});
     cleanups.push(() => env.browser.close());

@@ -3,7 +3,7 @@
 // exceptions, CSP violations, requests leaving localhost, popups, crashes.
 
 import { chromium } from 'playwright-core';
-import { basePageStubs, speechRecognitionStub, withoutSpeechRecognition } from './stubs.mjs';
+import { basePageStubs, liveAudioRecorder, speechRecognitionStub, withoutSpeechRecognition } from './stubs.mjs';
 import { tempDir, removeDir } from './procs.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
@@ -27,19 +27,22 @@ const isLocal = (url) => {
  * opts: viewport, isMobile, hasTouch, deviceScaleFactor, colorScheme,
  *       recognition (options for speechRecognitionStub, null for the browser's own, or false
  *       for none at all: the page takes its recorder path), args (extra Chromium flags, e.g.
- *       the fake media stream ones).
+ *       the fake media stream ones), permissions (granted to every origin),
+ *       liveAudio (install liveAudioRecorder: window.__audio).
  * Returns {context, page, problems, tolerate(), assertClean(), close()}.
  */
 export async function launch(opts = {}) {
   const {
     viewport = { width: 1280, height: 800 }, isMobile = false, hasTouch = false,
-    deviceScaleFactor = 1, colorScheme = 'light', recognition = null, args = [],
+    deviceScaleFactor = 1, colorScheme = 'light', recognition = null, args = [], permissions = [],
+    liveAudio = false,
   } = opts;
   const profile = tempDir('ballsy-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: [...ARGS, ...args],
+    permissions,
     viewport, isMobile, hasTouch, deviceScaleFactor, colorScheme,
     locale: 'en-US',
     timezoneId: 'UTC',
@@ -58,6 +61,7 @@ export async function launch(opts = {}) {
   await context.addInitScript(basePageStubs);
   if (recognition) await context.addInitScript(speechRecognitionStub, recognition);
   else if (recognition === false) await context.addInitScript(withoutSpeechRecognition);
+  if (liveAudio) await context.addInitScript(liveAudioRecorder);
 
   // Nothing may leave the machine (there is no network, and the page promises not to try).
   await context.route((url) => !isLocal(url.href), (route) => {

@@ -20,6 +20,7 @@ export const BALLSY_BIN = process.env.BALLSY_BIN || join(TARGET, 'ballsy');
 export const FAKE_GEMINI_BIN = process.env.FAKE_GEMINI_BIN || join(TARGET, 'fake-gemini');
 // The fake Open-Meteo; by default next to the fake Gemini (both are ballsy-bench binaries).
 export const FAKE_WEATHER_BIN = process.env.FAKE_WEATHER_BIN || join(dirname(FAKE_GEMINI_BIN), 'fake-weather');
+export const FAKE_LIVE_BIN = process.env.FAKE_LIVE_BIN || join(TARGET, 'fake-live');
 
 // Children still running when the test process goes away are killed with it.
 const live = new Set();
@@ -174,10 +175,51 @@ export async function startWeather({ now = null, name = 'fake-weather' } = {}) {
 }
 
 /**
- * The Ballsy server. `fake` (from startFake) enables Gemini against it; without it the server
- * runs in offline mode. `db` reuses a SQLite file, `port` a port (0 = any free one).
+ * The fake Gemini Live server (bench/src/fake_live.rs). `script` is its FakeLiveConfig (turns of
+ * events, audio_bytes_per_turn, …); it can be replaced later with configure(). Pass the result
+ * as startServer's `live` to point GEMINI_LIVE_URL at it.
  */
-export async function startServer({ fake = null, weather = null, db = null, dir = null, port = 0, env = {}, name = 'ballsy' } = {}) {
+export async function startFakeLive({ script = null, name = 'fake-live' } = {}) {
+  const p = spawnUntil(name, FAKE_LIVE_BIN, ['--port', '0'], { ...process.env },
+    (line) => line.match(/^fake-live listening on (ws:\/\/\S+)/)?.[1], 15_000);
+  const url = await p.result;
+  const base = new URL(url);
+  const control = `http://${base.host}`;
+  const call = async (method, path, body) => {
+    const res = await fetch(control + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`fake-live ${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const fake = {
+    url,
+    logPath: p.logPath,
+    /** Replace the script (and start again at its first turn). */
+    configure: (config) => call('POST', '/__fake/config', config),
+    /** Every connection the relay opened, as the fake saw it (setup, audio_bytes, …). */
+    connections: () => call('GET', '/__fake/connections'),
+    async stop() {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+      const t = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+      await p.exited;
+      clearTimeout(t);
+    },
+  };
+  if (script) await fake.configure(script);
+  return fake;
+}
+
+/**
+ * The Ballsy server. `fake` (from startFake) enables Gemini against it; without it the server
+ * runs in offline mode. `weather` (from startWeather) serves Open-Meteo; `live` (from
+ * startFakeLive) points Live voice at the fake Live server. `db` reuses a SQLite file, `port` a
+ * port (0 = any free one).
+ */
+export async function startServer({ fake = null, weather = null, live = null, db = null, dir = null, port = 0, env = {}, name = 'ballsy' } = {}) {
   const ownDir = dir ? null : tempDir();
   const dbPath = db || join(dir || ownDir, 'ballsy.db');
   const childEnv = {
@@ -191,6 +233,7 @@ export async function startServer({ fake = null, weather = null, db = null, dir 
     // Without a fake weather the server still must not reach Open-Meteo: point it nowhere.
     WEATHER_BASE_URL: weather ? weather.url : 'http://127.0.0.1:9',
     GEOCODING_BASE_URL: weather ? weather.url : 'http://127.0.0.1:9',
+    ...(live ? { GEMINI_LIVE_URL: live.url } : {}),
     ...env,
   };
   // An empty value means "leave this variable out" (GEMINI_API_KEY: '' = offline mode).

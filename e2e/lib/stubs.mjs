@@ -266,3 +266,85 @@ export function geolocationRecorder() {
     return real(...args);
   };
 }
+
+/**
+ * Records what Live mode does with audio, underneath the page (window.__audio):
+ *  - contexts: every AudioContext made ({sampleRate});
+ *  - sources: every AudioBufferSourceNode started ({when, duration, rate, ctxAt, calledAt} and,
+ *    once they happen, {stopWhen, stoppedAt, ctxStopAt} and {endedAt}); times named *At are
+ *    performance.now(), ctx* the context's clock;
+ *  - frames: JSON frames received on the Live socket ({type, t, ctxTime}), binary ones counted
+ *    in received; sent: binary frames the page sent ({frames, bytes, sizes, rms, firstAt}).
+ */
+export function liveAudioRecorder() {
+  const rec = { contexts: [], sources: [], frames: [], received: { frames: 0, bytes: 0 }, sent: { frames: 0, bytes: 0, sizes: {}, sumSq: 0, samples: 0, rms: 0 } };
+  Object.defineProperty(window, '__audio', { value: rec, configurable: true });
+  let lastCtx = null;
+
+  const AC = window.AudioContext;
+  window.AudioContext = class RecordedAudioContext extends AC {
+    constructor(...args) {
+      super(...args);
+      lastCtx = this;
+      rec.contexts.push({ sampleRate: this.sampleRate, t: performance.now() });
+    }
+  };
+
+  const proto = AudioBufferSourceNode.prototype;
+  const start = proto.start;
+  const stop = proto.stop;
+  proto.start = function recordedStart(when = 0, ...rest) {
+    const entry = {
+      when, duration: this.buffer?.duration ?? 0, rate: this.buffer?.sampleRate ?? 0,
+      calledAt: performance.now(), ctxAt: this.context.currentTime,
+      stopWhen: null, stoppedAt: null, ctxStopAt: null, endedAt: null,
+    };
+    rec.sources.push(entry);
+    Object.defineProperty(this, '__rec', { value: entry });
+    this.addEventListener('ended', () => { entry.endedAt = performance.now(); });
+    return start.call(this, when, ...rest);
+  };
+  proto.stop = function recordedStop(when = 0) {
+    if (this.__rec && this.__rec.stoppedAt == null) {
+      Object.assign(this.__rec, { stopWhen: when, stoppedAt: performance.now(), ctxStopAt: this.context.currentTime });
+    }
+    return stop.call(this, when);
+  };
+
+  const WS = window.WebSocket;
+  const send = WS.prototype.send;
+  WS.prototype.send = function recordedSend(data) {
+    if (this.url.includes('/ws/live/') && data instanceof ArrayBuffer) {
+      const s = rec.sent;
+      s.firstAt ??= performance.now();
+      s.frames++;
+      s.bytes += data.byteLength;
+      s.sizes[data.byteLength] = (s.sizes[data.byteLength] || 0) + 1;
+      const pcm = new DataView(data);
+      for (let i = 0; i + 1 < data.byteLength; i += 2) {
+        const v = pcm.getInt16(i, true) / 32768;
+        s.sumSq += v * v;
+        s.samples++;
+      }
+      s.rms = Math.sqrt(s.sumSq / s.samples);
+    }
+    return send.call(this, data);
+  };
+  window.WebSocket = class RecordedWebSocket extends WS {
+    constructor(...args) {
+      super(...args);
+      if (!String(args[0]).includes('/ws/live/')) return;
+      // Registered before the page sets onmessage, so it sees each frame first.
+      this.addEventListener('message', (ev) => {
+        if (typeof ev.data !== 'string') {
+          rec.received.frames++;
+          rec.received.bytes += ev.data.byteLength ?? ev.data.size;
+          return;
+        }
+        let msg = null;
+        try { msg = JSON.parse(ev.data); } catch { /* not JSON */ }
+        rec.frames.push({ type: msg?.type, msg, t: performance.now(), ctxTime: lastCtx?.currentTime ?? null });
+      });
+    }
+  };
+}

@@ -15,6 +15,7 @@ const SOURCE_LABELS = {
   offline: 'Commands only',
   budget: 'AI budget used up',
   fallback: 'AI unavailable',
+  live: 'Live',
 };
 
 const STATUS_LABELS = {

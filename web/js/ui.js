@@ -70,6 +70,7 @@ export class UI {
 
   /** Default status text for a state, shown when no message is pinned. */
   stateText(state) {
+    if (this.liveText && state !== 'error') return this.liveText;
     switch (state) {
       case 'listening': return this.listenText || 'Listening…';
       case 'thinking': return 'Thinking…';
@@ -93,6 +94,14 @@ export class UI {
     this._renderStatus();
   }
 
+  /** While Live mode is on, its state replaces the per-orb-state hints (null: classic hints). */
+  setLiveText(text, tone = 'info') {
+    this.liveText = text || null;
+    this.liveTone = tone;
+    if (tone === 'warn') this._sticky = null; // "Reconnecting…" must not hide behind an old message
+    this._renderStatus();
+  }
+
   clearStatus() {
     this._sticky = null;
     this._renderStatus();
@@ -103,7 +112,7 @@ export class UI {
     if (!st) this._sticky = null;
     const text = st ? st.text : this.stateText(this.orbState);
     if (this.statusEl.textContent !== text) this.statusEl.textContent = text;
-    this.statusEl.dataset.tone = st ? st.tone : 'info';
+    this.statusEl.dataset.tone = st ? st.tone : this.liveText ? this.liveTone : 'info';
   }
 
   setInterim(text) {
