@@ -407,7 +407,7 @@ function complete(entry, data) {
   }
   // Only a command the user gave opens a tab; a model's or a failed turn's search stays a card.
   const quiet = handleAction(entry.bubble, data.action, data.data, {
-    live: data.source === 'rule' && status === 'complete', entry, turnId: data.turn_id,
+    live: data.source === 'rule' && status === 'complete', now: true, entry, turnId: data.turn_id,
   }) === QUIET;
   if (status === 'failed' || status === 'cut_off') {
     offerRetry(entry);
@@ -464,7 +464,10 @@ function fail(entry, err) {
 // handleAction's answer when it takes over speaking the reply (need_location).
 const QUIET = Symbol('quiet');
 
-function handleAction(bubble, action, data, { live, entry = null, turnId = null }) {
+// `live`: the reply may act by itself (open a tab): only a built-in command just given.
+// `now`: it answers something this page asked just now (not a restored or synced reply), so
+// a timer joins the list and a weather question may ask for the position.
+function handleAction(bubble, action, data, { live, now = live, entry = null, turnId = null }) {
   switch (action) {
     case 'open_url': {
       const url = safeHttpUrl(data?.url);
@@ -489,21 +492,21 @@ function handleAction(bubble, action, data, { live, entry = null, turnId = null 
       break;
     }
     case 'timer':
-      timers.added(data, { live });
+      timers.added(data, { live: now });
       break;
     case 'timer_cancelled':
-      if (live) timers.cancelled(data?.ids);
+      if (now) timers.cancelled(data?.ids);
       break;
     case 'weather':
       weather.showCard(bubble, data);
       break;
     case 'need_location':
       // Only a question asked just now may ask for the position, and only once per question.
-      if (live && entry && !entry.location) {
+      if (now && entry && !entry.location) {
         weather.locateAndAsk(bubble, entry.text, { fromVoice: entry.fromVoice });
         return QUIET;
       }
-      if (live) weather.offerHomeCity(bubble);
+      if (now) weather.offerHomeCity(bubble);
       break;
     case 'grounded':
       showGrounding(bubble, data, turnId);

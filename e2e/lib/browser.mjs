@@ -42,7 +42,9 @@ export async function launch(opts = {}) {
     executablePath: CHROMIUM,
     headless: true,
     args: [...ARGS, ...args],
-    permissions,
+    // Only when asked for: an explicit empty list makes Chromium deny what it would otherwise
+    // leave to the page to ask (Notification.permission becomes "denied", not "default").
+    ...(permissions.length ? { permissions } : {}),
     viewport, isMobile, hasTouch, deviceScaleFactor, colorScheme,
     locale: 'en-US',
     timezoneId: 'UTC',
