@@ -18,6 +18,14 @@ const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
  * and best practices; returns the violations as [{id, impact, help, nodes: [target…]}].
  */
 export async function axeViolations(page, { include = null } = {}) {
+  // A dialog fading in has blended colours for a moment, which axe reads as poor contrast:
+  // let finite transitions and animations end first (endless ones, like the orb's, are left).
+  await page.evaluate(() => Promise.race([
+    Promise.all(document.getAnimations()
+      .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity)
+      .map((a) => a.finished.catch(() => {}))),
+    new Promise((resolve) => setTimeout(resolve, 2000)),
+  ]));
   const loaded = await page.evaluate(() => typeof window.axe === 'object');
   if (!loaded) await page.evaluate(AXE_SOURCE);
   const selectors = include == null ? null : [].concat(include);
