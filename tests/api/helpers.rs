@@ -353,6 +353,16 @@ impl TestApp {
         response.json().await.expect("JSON reply")
     }
 
+    /// The user a session token belongs to.
+    pub async fn user_of(&self, token: &str) -> ballsy::store::UserId {
+        self.state
+            .store()
+            .user_for_token(&ballsy::store::hash_token(token))
+            .await
+            .expect("the store answers")
+            .expect("the token is a session")
+    }
+
     /// A new anonymous identity through the API; returns (token, user_id).
     pub async fn new_session(&self) -> (String, String) {
         let response = reqwest::Client::new()

@@ -117,19 +117,6 @@ async fn send_audio(ws: &mut Ws, bytes: usize) {
     }
 }
 
-async fn user_id(app: &TestApp, token: &str) -> UserId {
-    let body: Value = reqwest::Client::new()
-        .get(app.url("/api/session"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    UserId::from_raw(body["user_id"].as_str().unwrap())
-}
-
 fn script(turns: Vec<Vec<Event>>) -> FakeLiveConfig {
     FakeLiveConfig {
         turns,
@@ -226,7 +213,7 @@ async fn audio_is_relayed_both_ways_and_the_exchange_is_stored(backend: Backend)
         "{tools:?}"
     );
 
-    let user = user_id(&app, &token).await;
+    let user = app.user_of(&token).await;
     let turns = app
         .state
         .store()
@@ -322,7 +309,7 @@ async fn tool_calls_run_the_skills_and_show_the_classic_cards(backend: Backend) 
     assert_eq!(responses[0]["name"], "open_site");
     assert_eq!(responses[0]["response"]["status"], "ok");
     assert_eq!(responses[1]["id"], "c2");
-    let user = user_id(&app, &token).await;
+    let user = app.user_of(&token).await;
     let timers = app.state.store().pending_timers(&user).await.unwrap();
     assert_eq!(timers.len(), 1, "the tool set a real timer");
     let turns = app
@@ -385,7 +372,7 @@ async fn a_go_away_is_resumed_on_a_new_connection_with_the_last_handle(backend: 
         "the old connection was closed first"
     );
     assert!(connections[1].audio_bytes >= 3200);
-    let user = user_id(&app, &token).await;
+    let user = app.user_of(&token).await;
     assert_eq!(
         app.state
             .store()
@@ -417,7 +404,7 @@ async fn a_restarted_server_resumes_the_session_of_the_tab(backend: Backend) {
     assert_eq!(next_json(&mut ws).await["type"], "live_ready");
     send_audio(&mut ws, 3200).await;
     until(&mut ws, "turn_complete").await;
-    let user = user_id(&app, &token).await;
+    let user = app.user_of(&token).await;
     assert!(
         eventually(Duration::from_secs(3), || async {
             app.state
@@ -452,7 +439,7 @@ on_both_backends!(a_restarted_server_resumes_the_session_of_the_tab);
 async fn a_handle_google_forgot_starts_a_fresh_session(backend: Backend) {
     let (app, fake) = live_app(backend, script(vec![])).await;
     let (token, _) = app.new_session().await;
-    let user = user_id(&app, &token).await;
+    let user = app.user_of(&token).await;
     app.state
         .store()
         .save_live_handle(&user, "tab-1", "stale", chrono::Utc::now())
@@ -639,7 +626,7 @@ async fn the_user_budget_ends_the_session_and_refuses_the_next(backend: Backend)
     })
     .await;
     let (token, _) = app.new_session().await;
-    let user = user_id(&app, &token).await;
+    let user = app.user_of(&token).await;
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
     // 58 of the 60 seconds are used already.
     app.state
@@ -693,7 +680,7 @@ async fn the_total_budget_is_shared_by_two_servers_on_one_database() {
     let second = spawn_with_config(config, TestDb::new(Backend::Sqlite).await, None).await;
     let (token_a, _) = first.new_session().await;
     let (token_b, _) = first.new_session().await;
-    let user_a = user_id(&first, &token_a).await;
+    let user_a = first.user_of(&token_a).await;
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
     // 56 of the service's 60 seconds are used; two sessions on two servers share the rest.
     first
@@ -839,7 +826,7 @@ async fn forgetting_me_removes_the_live_handle_and_minutes(backend: Backend) {
     )
     .await;
     let (token, _) = app.new_session().await;
-    let user = user_id(&app, &token).await;
+    let user = app.user_of(&token).await;
     let mut ws = open_live(&app, "tab-1", &token).await;
     assert_eq!(next_json(&mut ws).await["type"], "live_ready");
     send_audio(&mut ws, 3200).await;

@@ -196,21 +196,12 @@ async fn a_due_timer_rings_every_open_tab_within_a_second(backend: Backend) {
     let timers = app
         .state
         .store()
-        .pending_timers(&user_of(&app, &token).await)
+        .pending_timers(&app.user_of(&token).await)
         .await
         .unwrap();
     assert!(timers.is_empty(), "it fired");
 }
 on_both_backends!(a_due_timer_rings_every_open_tab_within_a_second);
-
-async fn user_of(app: &TestApp, token: &str) -> ballsy::store::UserId {
-    app.state
-        .store()
-        .user_for_token(&ballsy::store::hash_token(token))
-        .await
-        .unwrap()
-        .unwrap()
-}
 
 async fn a_timer_that_rang_with_no_page_open_is_shown_as_missed(backend: Backend) {
     let app = spawn_app(AppOptions::new(backend)).await;
