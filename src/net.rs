@@ -32,6 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -101,6 +102,8 @@ struct Activity {
     /// When the first byte of a request arrived while no request was in flight (0: none).
     head_started_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// Wakes the watchdog when a request's head starts: its header deadline begins then.
+    head_started: Notify,
 }
 
 impl Activity {
@@ -110,6 +113,7 @@ impl Activity {
             last_activity_ms: AtomicU64::new(0),
             head_started_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            head_started: Notify::new(),
         }
     }
 
@@ -121,10 +125,13 @@ impl Activity {
     fn bytes_read(&self) {
         let now = self.now_ms();
         self.last_activity_ms.store(now, Ordering::Relaxed);
-        if self.in_flight.load(Ordering::Acquire) == 0 {
-            let _ =
-                self.head_started_ms
-                    .compare_exchange(0, now, Ordering::AcqRel, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self
+                .head_started_ms
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.head_started.notify_one();
         }
     }
 
@@ -159,6 +166,25 @@ impl Activity {
         } else {
             Verdict::Fine
         }
+    }
+
+    /// How long the watchdog may sleep before the verdict could change by itself: until the
+    /// header or idle deadline. A request in flight has neither (once it finishes, the idle
+    /// deadline is at least `idle_timeout` away), and a head that starts meanwhile wakes the
+    /// watchdog through `head_started`. An idle keep-alive connection thus costs one wake-up
+    /// per idle timeout, not one per tick.
+    fn until_next_check(&self, config: &HttpConfig) -> Duration {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return config.idle_timeout;
+        }
+        let head = self.head_started_ms.load(Ordering::Acquire);
+        let deadline = if head != 0 {
+            head + config.header_read_timeout.as_millis() as u64
+        } else {
+            self.last_activity_ms.load(Ordering::Relaxed) + config.idle_timeout.as_millis() as u64
+        };
+        // Just past the deadline, where `verdict` compares with `>`.
+        Duration::from_millis(deadline.saturating_sub(self.now_ms()) + 1)
     }
 }
 
@@ -265,8 +291,22 @@ impl HttpBody for TrackedBody {
     }
 }
 
-/// How often a connection's watchdog looks at it.
-const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// How often a closing connection's watchdog looks at it (graceful shutdown waits for the
+/// request in flight; past the idle deadline it is closed at once).
+const WATCH_CLOSING: Duration = Duration::from_millis(500);
+
+/// Resolves when the connection's verdict is worth reading again.
+async fn watch(activity: &Activity, config: &HttpConfig, closing: bool) {
+    let sleep = if closing {
+        WATCH_CLOSING
+    } else {
+        activity.until_next_check(config)
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(sleep) => {}
+        _ = activity.head_started.notified() => {}
+    }
+}
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets every connection
 /// finish its requests (graceful shutdown) and returns once they have. Upgraded connections
@@ -365,8 +405,6 @@ async fn serve_connection(
     builder.http2().enable_connect_protocol();
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    let mut watchdog = tokio::time::interval(WATCH_EVERY);
-    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing = false;
     loop {
         tokio::select! {
@@ -380,7 +418,7 @@ async fn serve_connection(
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
-            _ = watchdog.tick() => match activity.verdict(&config) {
+            _ = watch(&activity, &config, closing) => match activity.verdict(&config) {
                 Verdict::Fine => {}
                 Verdict::HeadersTooSlow => {
                     tracing::info!(peer = %ClientKey::of(peer.ip()), "closing a connection that sent its headers too slowly");
@@ -436,5 +474,52 @@ mod tests {
         );
         activity.request_finished();
         assert!(matches!(activity.verdict(&config), Verdict::Fine));
+    }
+
+    #[test]
+    fn the_watchdog_sleeps_until_a_deadline_not_a_tick() {
+        let config = HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections_per_ip: 1,
+        };
+        let activity = Activity::new();
+        let idle = activity.until_next_check(&config);
+        assert!(
+            idle > Duration::from_secs(59) && idle <= Duration::from_millis(60_001),
+            "a fresh connection is looked at when it would be idle: {idle:?}"
+        );
+        activity.bytes_read();
+        let head = activity.until_next_check(&config);
+        assert!(
+            head > Duration::from_secs(9) && head <= Duration::from_millis(10_001),
+            "a started head is looked at at its header deadline: {head:?}"
+        );
+        activity.request_started();
+        assert_eq!(activity.until_next_check(&config), config.idle_timeout);
+        activity.request_finished();
+        assert!(activity.until_next_check(&config) > Duration::from_secs(59));
+    }
+
+    #[tokio::test]
+    async fn a_head_that_starts_wakes_the_watchdog() {
+        let config = HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections_per_ip: 1,
+        };
+        let activity = Activity::new();
+        let watching = watch(&activity, &config, false);
+        tokio::pin!(watching);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut watching)
+                .await
+                .is_err(),
+            "nothing to look at yet"
+        );
+        activity.bytes_read();
+        tokio::time::timeout(Duration::from_millis(500), &mut watching)
+            .await
+            .expect("the first byte of a request wakes the watchdog");
     }
 }
