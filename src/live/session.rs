@@ -128,32 +128,21 @@ impl LiveSession {
         }
     }
 
-    fn limits<'a>(&'a self, day: &'a str) -> LiveLimits<'a> {
-        let live = &self.state.config().live;
-        LiveLimits {
-            user: &self.peer.user,
-            day,
-            per_user_secs: u64::from(live.daily_minutes_per_user) * 60,
-            total_secs: u64::from(live.daily_minutes_total) * 60,
-        }
-    }
-
     /// Charges `seconds` to today's Live budgets; the seconds left, None if the database could
     /// not say (the session goes on: a database hiccup should not cut a conversation).
     async fn charge(&self, seconds: u64) -> Option<u64> {
-        let day = Utc::now().format("%Y-%m-%d").to_string();
-        match self
-            .state
-            .store()
-            .charge_live(self.limits(&day), seconds)
-            .await
-        {
-            Ok(budget) => Some(budget.remaining_secs),
-            Err(error) => {
-                tracing::warn!(%error, "could not charge Live time");
-                None
-            }
-        }
+        charge(&self.state, &self.peer.user, seconds).await
+    }
+
+    /// [`Self::charge`] on its own task: the relay loop goes on moving audio while the
+    /// database answers (a charge is a write transaction; under load it can take tens of ms).
+    fn charge_in_background(&self, seconds: u64) -> JoinHandle<Option<u64>> {
+        let state = self.state.clone();
+        let user = self.peer.user.clone();
+        tokio::spawn(
+            async move { charge(&state, &user, seconds).await }
+                .instrument(tracing::Span::current()),
+        )
     }
 
     pub async fn run(self, socket: WebSocket) {
@@ -166,10 +155,12 @@ impl LiveSession {
             return;
         }
         let opened = Instant::now();
-        let ending = Relay::new(&self).run(&mut sink, stream, opened).await;
+        let (ending, charged) = Relay::new(&self).run(&mut sink, stream, opened).await;
         // The time since the last charge, rounded up: a session is never free.
         let used = opened.elapsed();
-        let _ = self.charge(used.as_secs_f64().ceil() as u64).await;
+        let _ = self
+            .charge(used.saturating_sub(charged).as_secs_f64().ceil() as u64)
+            .await;
         if !ending.keep_handle
             && let Err(error) = self
                 .state
@@ -185,6 +176,24 @@ impl LiveSession {
             seconds = used.as_secs(),
             "live socket closed"
         );
+    }
+}
+
+async fn charge(state: &AppState, user: &UserId, seconds: u64) -> Option<u64> {
+    let day = Utc::now().format("%Y-%m-%d").to_string();
+    let live = &state.config().live;
+    let limits = LiveLimits {
+        user,
+        day: &day,
+        per_user_secs: u64::from(live.daily_minutes_per_user) * 60,
+        total_secs: u64::from(live.daily_minutes_total) * 60,
+    };
+    match state.store().charge_live(limits, seconds).await {
+        Ok(budget) => Some(budget.remaining_secs),
+        Err(error) => {
+            tracing::warn!(%error, "could not charge Live time");
+            None
+        }
     }
 }
 
@@ -249,7 +258,7 @@ impl<'a> Relay<'a> {
         sink: &mut BrowserSink,
         mut stream: futures_util::stream::SplitStream<WebSocket>,
         opened: Instant,
-    ) -> Ending {
+    ) -> (Ending, Duration) {
         let state = self.session.state.clone();
         let store = state.store().clone();
         match store.settings(self.user()).await {
@@ -284,7 +293,9 @@ impl<'a> Relay<'a> {
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         let mut charge =
             tokio::time::interval_at(Instant::now() + live.charge_interval, live.charge_interval);
+        // Charged so far (whole seconds), counting a charge still being written.
         let mut charged = Duration::ZERO;
+        let mut charging: Option<JoinHandle<Option<u64>>> = None;
         let mut last_heard = Instant::now();
         let lifetime_deadline = opened + config.ws_max_lifetime;
         let audio_guard: DefaultDirectRateLimiter = limiter(AUDIO_FRAMES_PER_SECOND, AUDIO_BURST);
@@ -422,11 +433,14 @@ impl<'a> Relay<'a> {
                         break gone();
                     }
                 }
-                _ = charge.tick() => {
-                    let elapsed = opened.elapsed();
-                    let seconds = (elapsed - charged).as_secs();
+                _ = charge.tick(), if charging.is_none() => {
+                    let seconds = (opened.elapsed() - charged).as_secs();
                     charged += Duration::from_secs(seconds);
-                    if self.session.charge(seconds).await == Some(0) {
+                    charging = Some(self.session.charge_in_background(seconds));
+                }
+                remaining = join_charging(&mut charging) => {
+                    charging = None;
+                    if matches!(remaining, Ok(Some(0))) {
                         let _ = send(sink, &budget_frame()).await;
                         break Ending { close: Some((close_code::NORMAL, LIVE_BUDGET.into())), keep_handle: true };
                     }
@@ -458,7 +472,10 @@ impl<'a> Relay<'a> {
         // The saver writes the newest handle before the session ends, so a reconnect finds it.
         drop(self.save_handle);
         let _ = tokio::time::timeout(STORE_TIMEOUT, saver).await;
-        ending
+        if let Some(charging) = charging {
+            let _ = tokio::time::timeout(STORE_TIMEOUT, charging).await;
+        }
+        (ending, charged)
     }
 
     /// Starts opening a connection, resuming the last handle if there is one.
@@ -831,6 +848,16 @@ async fn join_connecting(
     connecting: &mut Option<Connecting>,
 ) -> Result<Result<(upstream::Sink, upstream::Stream), LiveError>, tokio::task::JoinError> {
     match connecting {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The charge being written; never resolves without one.
+async fn join_charging(
+    charging: &mut Option<JoinHandle<Option<u64>>>,
+) -> Result<Option<u64>, tokio::task::JoinError> {
+    match charging {
         Some(task) => task.await,
         None => std::future::pending().await,
     }

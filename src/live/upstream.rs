@@ -27,6 +27,8 @@ const DEVELOPER_URL: &str = "wss://generativelanguage.googleapis.com/ws/google.a
 const VERTEX_PATH: &str = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent";
 /// From the TCP connect to `setupComplete`.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The upstream socket's read buffer (see `open`).
+const UPSTREAM_READ_BUFFER: usize = 8 * 1024;
 /// One server message: a model audio chunk is tens of KiB of base64; anything near this is
 /// not a Live message.
 const MAX_UPSTREAM_MESSAGE: usize = 4 * 1024 * 1024;
@@ -264,7 +266,11 @@ impl LiveClient {
         };
         value.set_sensitive(true);
         request.headers_mut().insert(name, value);
+        // tungstenite allocates its read buffer up front, 128 KiB by default: most of what a
+        // Live session would cost. A model audio chunk (tens of KiB) is simply read in
+        // several calls.
         let config = WebSocketConfig::default()
+            .read_buffer_size(UPSTREAM_READ_BUFFER)
             .max_message_size(Some(MAX_UPSTREAM_MESSAGE))
             .max_frame_size(Some(MAX_UPSTREAM_MESSAGE));
         let (socket, _response) =

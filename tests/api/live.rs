@@ -665,6 +665,38 @@ async fn the_user_budget_ends_the_session_and_refuses_the_next(backend: Backend)
 }
 on_both_backends!(the_user_budget_ends_the_session_and_refuses_the_next);
 
+async fn a_session_is_charged_its_length_once(backend: Backend) {
+    // Charged every 500 ms while it runs (live_app), and the rest when it ends.
+    let (app, _fake) = live_app(backend, script(vec![])).await;
+    let (token, _) = app.new_session().await;
+    let user = app.user_of(&token).await;
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let opened = std::time::Instant::now();
+    let mut ws = open_live(&app, "tab-1", &token).await;
+    assert_eq!(next_json(&mut ws).await["type"], "live_ready");
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    ws.send_json(json!({"type": "stop"})).await;
+    while !matches!(next_frame(&mut ws).await, Frame::Closed(_)) {}
+    let lasted = opened.elapsed().as_secs_f64();
+    // The final charge is written before the socket is closed.
+    let used = app
+        .state
+        .store()
+        .ai_usage(&format!("live:{user}"), &day)
+        .await
+        .unwrap();
+    assert!(
+        used >= 2 && used as f64 <= lasted.ceil() + 1.0,
+        "a session of {lasted:.1} s was charged {used} s"
+    );
+    assert_eq!(
+        app.state.store().ai_usage("live:*", &day).await.unwrap(),
+        used,
+        "the service's counter moved as much"
+    );
+}
+on_both_backends!(a_session_is_charged_its_length_once);
+
 #[tokio::test]
 async fn the_total_budget_is_shared_by_two_servers_on_one_database() {
     let Some(_) = crate::helpers::postgres_admin_url() else {
