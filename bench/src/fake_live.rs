@@ -37,6 +37,10 @@
 //! {"kind": "raw", "message": {"serverContent": {}}}
 //! ```
 //!
+//! **Probe mode** ([`FakeLiveConfig::probe_reply_samples`], for the benchmarks): every audio
+//! chunk is answered at once with a chunk of the model's voice, both stamped with their send
+//! time, so each direction's delay can be measured.
+//!
 //! In-process tests use [`FakeLive`]; the `fake-live` binary serves the same thing and takes
 //! scripts over HTTP: `POST /__fake/config` (a [`FakeLiveConfig`] as JSON; resets the turn
 //! counter), `GET /__fake/connections` (every [`Connection`] so far).
@@ -60,6 +64,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
+
+use crate::loadgen::Latencies;
+use crate::loadgen::stats::unix_micros_now;
 
 /// The Developer API path (what `wss://generativelanguage.googleapis.com` serves).
 pub const DEVELOPER_PATH: &str =
@@ -137,6 +144,11 @@ pub struct FakeLiveConfig {
     pub credential: Option<String>,
     /// How long the fake takes before `setupComplete`.
     pub setup_delay_ms: u64,
+    /// The benchmark's probe (0: off): every `realtimeInput.audio` chunk is answered at once
+    /// with a chunk of this many 24 kHz samples, outside any turn. Both carry a
+    /// [`write_stamp`] in their first 8 bytes: the fake records the incoming chunk's delay
+    /// ([`FakeLive::take_probe_delays`]) and stamps its answer for the client to do the same.
+    pub probe_reply_samples: usize,
 }
 
 impl Default for FakeLiveConfig {
@@ -147,6 +159,7 @@ impl Default for FakeLiveConfig {
             audio_bytes_per_turn: 3200,
             credential: None,
             setup_delay_ms: 0,
+            probe_reply_samples: 0,
         }
     }
 }
@@ -182,6 +195,20 @@ impl Connection {
     }
 }
 
+/// Puts the time now (microseconds since the Unix epoch, [`unix_micros_now`]) little-endian in
+/// the first 8 bytes of an audio chunk: the probe's stamp. Same machine, same clock.
+pub fn write_stamp(chunk: &mut [u8]) {
+    if let Some(head) = chunk.get_mut(..8) {
+        head.copy_from_slice(&unix_micros_now().to_le_bytes());
+    }
+}
+
+/// Microseconds since the stamp in `chunk`'s first 8 bytes ([`write_stamp`]), if it has one.
+pub fn stamp_age_micros(chunk: &[u8]) -> Option<i64> {
+    let head: [u8; 8] = chunk.get(..8)?.try_into().ok()?;
+    Some(unix_micros_now() - i64::from_le_bytes(head))
+}
+
 /// `samples` of a 24 kHz PCM16 little-endian test signal: a sawtooth, so a test can check that
 /// relayed audio arrived byte for byte and in order.
 pub fn tone(samples: usize) -> Vec<u8> {
@@ -199,6 +226,8 @@ struct State_ {
 
 struct Shared {
     state: Mutex<State_>,
+    /// The probe's upstream delays (its own lock: the probe records one per chunk).
+    probe_delays: Mutex<Latencies>,
     stop: watch::Receiver<bool>,
 }
 
@@ -240,6 +269,7 @@ impl FakeLive {
                 connections: Vec::new(),
                 issued_handles: HashSet::new(),
             }),
+            probe_delays: Mutex::new(Latencies::new()),
             stop: stop.clone(),
         });
         let app = Router::new()
@@ -297,6 +327,17 @@ impl FakeLive {
 
     pub fn connections(&self) -> Vec<Connection> {
         self.shared.lock().connections.clone()
+    }
+
+    /// The delays the probe recorded so far (sender's stamp to the fake's receipt), and starts
+    /// a new record.
+    pub fn take_probe_delays(&self) -> Latencies {
+        let mut delays = self
+            .shared
+            .probe_delays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *delays)
     }
 
     /// How many turns have started playing.
@@ -398,6 +439,7 @@ async fn serve(shared: Arc<Shared>, index: usize, socket: WebSocket) {
     let mut set_up = false;
     let mut audio_since_turn = 0usize;
     let mut player: Option<JoinHandle<()>> = None;
+    let probe_reply_samples = shared.lock().config.probe_reply_samples;
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
@@ -463,7 +505,20 @@ async fn serve(shared: Arc<Shared>, index: usize, socket: WebSocket) {
             }
             let mut turn_due = false;
             if let Some(data) = input["audio"]["data"].as_str() {
-                let bytes = BASE64.decode(data).map(|b| b.len()).unwrap_or(0);
+                let audio = BASE64.decode(data).unwrap_or_default();
+                let bytes = audio.len();
+                if probe_reply_samples > 0 {
+                    if let Some(age) = stamp_age_micros(&audio) {
+                        shared
+                            .probe_delays
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .record_micros(age);
+                    }
+                    let mut reply = tone(probe_reply_samples);
+                    write_stamp(&mut reply);
+                    let _ = out.send(Out::Text(audio_chunk(&reply)));
+                }
                 let mime = input["audio"]["mimeType"].as_str().map(str::to_owned);
                 shared.update(index, |c| {
                     c.audio_bytes += bytes;
@@ -568,6 +623,13 @@ impl ToolGate {
     }
 }
 
+/// `serverContent` carrying one chunk of the model's voice.
+fn audio_chunk(pcm: &[u8]) -> Value {
+    json!({"serverContent": {"modelTurn": {"parts": [
+        {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": BASE64.encode(pcm)}}
+    ]}}})
+}
+
 fn spawn_player(
     shared: Arc<Shared>,
     out: mpsc::UnboundedSender<Out>,
@@ -577,9 +639,7 @@ fn spawn_player(
     tokio::spawn(async move {
         for event in events {
             let message = match event {
-                Event::Audio { samples } => json!({"serverContent": {"modelTurn": {"parts": [
-                    {"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": BASE64.encode(tone(samples))}}
-                ]}}}),
+                Event::Audio { samples } => audio_chunk(&tone(samples)),
                 Event::InputTranscript { text } => {
                     json!({"serverContent": {"inputTranscription": {"text": text}}})
                 }

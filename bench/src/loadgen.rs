@@ -9,7 +9,9 @@
 //! * [`run_streams`]: sessions asking AI questions whose streamed chunks are stamped by the fake
 //!   Gemini, measuring the delay the server adds to each chunk (and [`run_direct_streams`], the
 //!   same without the server);
-//! * [`hold_idle`]: many idle sockets held open, for memory measurements.
+//! * [`hold_idle`]: many idle sockets held open, for memory measurements;
+//! * [`start_live`]: Live voice sessions streaming stamped audio both ways through the relay
+//!   (or straight to the fake Live server), for the relay's delay, memory and CPU.
 //!
 //! Protocol (see the server's `src/ws/protocol.rs`): a client sends
 //! `{"command": "...", "id": "<n>"}` and the server answers with `response_delta` frames (AI
@@ -29,11 +31,13 @@
 mod commands;
 mod conn;
 mod idle;
+mod live;
 pub mod stats;
 mod streams;
 
 pub use commands::{ClientOutcome, CommandLoad, CommandReport, DEFAULT_COMMANDS, run_commands};
 pub use conn::{Auth, Credentials, SessionFactory, Ws, connect, http_base};
 pub use idle::{IdleHandle, IdleLoad, hold_idle};
+pub use live::{CHUNK_EVERY, LiveLoad, LiveReport, LiveRun, LiveTarget, start_live};
 pub use stats::{Latencies, Percentiles};
 pub use streams::{DirectStreamLoad, StreamLoad, StreamReport, run_direct_streams, run_streams};

@@ -15,16 +15,24 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use ballsy_bench::durable::DurableFloor;
 use ballsy_bench::echo::EchoServer;
-use ballsy_bench::suite::{self, Results, Settings, bounded, machine::Machine};
-use clap::{Parser, Subcommand};
+use ballsy_bench::suite::{self, Results, SCENARIOS, Settings, machine::Machine};
+use clap::Parser;
+use clap::builder::{PossibleValue, PossibleValuesParser};
 
 #[derive(Debug, Parser)]
 #[command(
     about = "Ballsy's benchmarks: throughput, streaming delay, cold start, memory, size, cost"
 )]
 struct Args {
-    #[command(subcommand)]
-    scenario: Scenario,
+    /// `all`, or one scenario.
+    #[arg(value_parser = scenario_names())]
+    scenario: String,
+    /// The port of `echo-floor` and `durable-floor` (0: any free one).
+    #[arg(long, hide = true, default_value_t = 0)]
+    port: u16,
+    /// The database of `durable-floor`.
+    #[arg(long, hide = true)]
+    database_url: Option<String>,
     /// The Ballsy binary to measure. Default: build it with `cargo build --release -p ballsy
     /// --bin ballsy` and use `<target>/release/ballsy`.
     #[arg(long, global = true)]
@@ -50,9 +58,10 @@ struct Args {
     /// Warm-up commands per client before measuring.
     #[arg(long, global = true, default_value_t = 20)]
     warmup: usize,
-    /// Sockets per command client, used in turn (keeps each socket under Ballsy's 20 frames/s
-    /// limit while the client keeps one command in flight).
-    #[arg(long, global = true, default_value_t = 16)]
+    /// Sockets per command client, used in turn. Ballsy's frame limits are off in the
+    /// benchmarks; several sockets of one client are one user's tabs, which Ballsy keeps in
+    /// sync (each reply goes to all of them), so the main runs use one.
+    #[arg(long, global = true, default_value_t = 1)]
     sockets_per_client: usize,
     /// Concurrent streaming sessions.
     #[arg(long, global = true, default_value_t = 500)]
@@ -74,55 +83,19 @@ struct Args {
     no_info_variant: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-enum Scenario {
-    /// Every scenario, in one run (under 10 minutes).
-    All,
-    /// 1. Rule-based commands from 50 clients vs the echo floor, SQLite and PostgreSQL.
-    Commands,
-    /// 2. Streaming AI replies at 500 sessions: delay added per chunk.
-    Streaming,
-    /// 3. Process start to the first 200 on /health and /ready.
-    ColdStart,
-    /// 4. RSS idle and with 10,000 idle WebSockets.
-    Memory,
-    /// 5. Size of the stripped release binary.
-    Size,
-    /// 6. Tokens and cost of a typical AI turn.
-    Cost,
-    /// 7. Server CPU of the due-timer sweep with 10,000 timers pending.
-    Timers,
-    /// Serve the echo floor (used by the suite as a separate process).
-    #[command(hide = true)]
-    EchoFloor {
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-    },
-    /// Serve the durable floor on a database (used by the suite as a separate process).
-    #[command(hide = true)]
-    DurableFloor {
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        #[arg(long)]
-        database_url: String,
-    },
-}
-
-impl Scenario {
-    fn file_stem(&self) -> &'static str {
-        match self {
-            Scenario::All => "",
-            Scenario::Commands => "-commands",
-            Scenario::Streaming => "-streaming",
-            Scenario::ColdStart => "-cold-start",
-            Scenario::Memory => "-memory",
-            Scenario::Size => "-size",
-            Scenario::Cost => "-cost",
-            Scenario::Timers => "-timers",
-            Scenario::EchoFloor { .. } => "-echo",
-            Scenario::DurableFloor { .. } => "-durable",
-        }
-    }
+/// `all`, every scenario of the registry, and the floors the suite runs as child processes
+/// (`echo-floor`, `durable-floor`: hidden).
+fn scenario_names() -> PossibleValuesParser {
+    let mut names =
+        vec![PossibleValue::new("all").help("Every scenario, in one run (under 10 minutes)")];
+    names.extend(
+        SCENARIOS
+            .iter()
+            .map(|s| PossibleValue::new(s.name).help(s.about)),
+    );
+    names.push(PossibleValue::new("echo-floor").hide(true));
+    names.push(PossibleValue::new("durable-floor").hide(true));
+    PossibleValuesParser::new(names)
 }
 
 fn workspace_dir() -> PathBuf {
@@ -183,10 +156,14 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match &args.scenario {
-        Scenario::EchoFloor { port } => return runtime.block_on(serve_echo(*port)),
-        Scenario::DurableFloor { port, database_url } => {
-            return runtime.block_on(serve_durable(*port, database_url));
+    match args.scenario.as_str() {
+        "echo-floor" => return runtime.block_on(serve_echo(args.port)),
+        "durable-floor" => {
+            let database_url = args
+                .database_url
+                .as_deref()
+                .context("durable-floor needs --database-url")?;
+            return runtime.block_on(serve_durable(args.port, database_url));
         }
         _ => {}
     }
@@ -252,7 +229,7 @@ fn main() -> anyhow::Result<()> {
         cold_runs: args.cold_runs,
         info_logging_variant: !args.no_info_variant,
     };
-    let results = runtime.block_on(run(args.scenario, settings))?;
+    let results = runtime.block_on(run(&args.scenario, settings))?;
     let failed = results.checks.iter().filter(|c| !c.pass).count();
     eprintln!(
         "\n{} targets checked, {} failed, {} scenario errors",
@@ -272,7 +249,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(scenario: Scenario, settings: Settings) -> anyhow::Result<Results> {
+async fn run(scenario: &str, settings: Settings) -> anyhow::Result<Results> {
     let started = Instant::now();
     let machine = Machine::detect(&settings.workspace);
     eprintln!(
@@ -280,55 +257,21 @@ async fn run(scenario: Scenario, settings: Settings) -> anyhow::Result<Results> 
         machine.commit, machine.cores, machine.cpu_model, machine.command
     );
     let mut results = Results::new(machine, settings.clone());
-    let wants = |s: Scenario| scenario == Scenario::All || scenario == s;
-    if wants(Scenario::Size) {
-        match bounded("5. size", suite::size::run(&settings.ballsy_bin)).await {
-            Ok(r) => results.size = Some(r),
-            Err(e) => results.errors.push(format!("size: {e:#}")),
-        }
-    }
-    if wants(Scenario::ColdStart) {
-        match bounded("3. cold start", suite::cold_start::run(&settings)).await {
-            Ok(r) => results.cold_start = Some(r),
-            Err(e) => results.errors.push(format!("cold start: {e:#}")),
-        }
-    }
-    if wants(Scenario::Commands) {
-        match bounded("1. commands", suite::commands::run(&settings)).await {
-            Ok(r) => results.commands = Some(r),
-            Err(e) => results.errors.push(format!("commands: {e:#}")),
-        }
-    }
-    if wants(Scenario::Streaming) {
-        match bounded("2. streaming", suite::streaming::run(&settings)).await {
-            Ok(r) => results.streaming = Some(r),
-            Err(e) => results.errors.push(format!("streaming: {e:#}")),
-        }
-    }
-    if wants(Scenario::Memory) {
-        match bounded("4. memory", suite::memory::run(&settings)).await {
-            Ok(r) => results.memory = Some(r),
-            Err(e) => results.errors.push(format!("memory: {e:#}")),
-        }
-    }
-    if wants(Scenario::Cost) {
-        match bounded("6. cost", suite::cost::run(&settings)).await {
-            Ok(r) => results.cost = Some(r),
-            Err(e) => results.errors.push(format!("cost: {e:#}")),
-        }
-    }
-    if wants(Scenario::Timers) {
-        match bounded("7. timer sweep", suite::timers::run(&settings)).await {
-            Ok(r) => results.timers = Some(r),
-            Err(e) => results.errors.push(format!("timer sweep: {e:#}")),
-        }
+    for entry in SCENARIOS
+        .iter()
+        .filter(|s| scenario == "all" || s.name == scenario)
+    {
+        results.run(entry, &settings).await;
     }
     if let Ok(scratch) = settings.scratch_dir() {
         let _ = std::fs::remove_dir_all(scratch);
     }
     results.duration_secs = started.elapsed().as_secs_f64();
-    results.evaluate();
-    let stem = scenario.file_stem();
+    let stem = if scenario == "all" {
+        String::new()
+    } else {
+        format!("-{scenario}")
+    };
     results.write(
         &settings.out_dir,
         &format!("results{stem}.json"),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::db::DbTarget;
-use super::{BallsyEnv, Check, Settings, stop};
+use super::{BallsyEnv, Check, Measured, Settings, stop};
 use crate::process::{ServerProcess, free_port, poll_until_ok};
 
 const SCENARIO: &str = "3. cold start";
@@ -40,8 +40,12 @@ pub struct ColdStart {
     pub ready_current_median_ms: f64,
 }
 
-impl ColdStartResult {
-    pub fn checks(&self) -> Vec<Check> {
+impl Measured for ColdStartResult {
+    fn render(&self, report: &mut String) {
+        super::report::cold_start(self, report);
+    }
+
+    fn checks(&self) -> Vec<Check> {
         let mut checks = Vec::new();
         for b in &self.backends {
             checks.push(Check::new(

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::db::Backend;
-use super::{BallsyEnv, Settings, start_ballsy, stop};
+use super::{BallsyEnv, Measured, Settings, start_ballsy, stop};
 use crate::fake_gemini::{FakeGemini, FakeGeminiConfig, Reply};
 use crate::loadgen::{SessionFactory, connect};
 
@@ -61,6 +61,12 @@ pub struct CostResult {
     pub output_cost_usd: f64,
     pub cost_per_turn_usd: f64,
     pub cost_per_1000_turns_usd: f64,
+}
+
+impl Measured for CostResult {
+    fn render(&self, report: &mut String) {
+        super::report::cost(self, report);
+    }
 }
 
 fn text_chars(parts: Option<&Value>) -> usize {

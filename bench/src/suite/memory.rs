@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::db::DbTarget;
-use super::{BallsyEnv, Check, Settings, start_ballsy, start_echo, stop};
+use super::{BallsyEnv, Check, Measured, Settings, start_ballsy, start_echo, stop};
 use crate::loadgen::{Auth, IdleLoad, SessionFactory, hold_idle};
 use crate::process::{ProcStatus, ServerProcess};
 
@@ -50,8 +50,12 @@ pub fn mb(kib: u64) -> f64 {
     kib as f64 * 1024.0 / 1e6
 }
 
-impl MemoryResult {
-    pub fn checks(&self) -> Vec<Check> {
+impl Measured for MemoryResult {
+    fn render(&self, report: &mut String) {
+        super::report::memory(self, report);
+    }
+
+    fn checks(&self) -> Vec<Check> {
         let mut checks = Vec::new();
         for run in &self.servers {
             let Some(target) = run.target else { continue };

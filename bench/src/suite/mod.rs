@@ -1,4 +1,4 @@
-//! The benchmark suite behind `bench` (see bench/README.md): seven scenarios, each comparing
+//! The benchmark suite behind `bench` (see bench/README.md): the scenarios of [`SCENARIOS`], each comparing
 //! Ballsy's release binary with a floor measured in the same run, and a report.
 //!
 //! Everything runs on this machine over loopback. Servers are child processes (so their RSS
@@ -8,6 +8,7 @@ pub mod cold_start;
 pub mod commands;
 pub mod cost;
 pub mod db;
+pub mod live;
 pub mod machine;
 pub mod memory;
 pub mod report;
@@ -15,11 +16,13 @@ pub mod size;
 pub mod streaming;
 pub mod timers;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use self::db::{Backend, DbTarget, TestDatabase, Transport};
@@ -30,7 +33,7 @@ use crate::process::{Launch, ServerProcess, free_port};
 /// measures a durable floor before and after each of its Ballsy runs.)
 pub const SCENARIO_LIMIT: Duration = Duration::from_secs(300);
 /// How long a server may take to become ready.
-const START_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const START_WAIT: Duration = Duration::from_secs(30);
 /// SIGTERM grace when stopping servers (Ballsy drains sockets for up to 8 s).
 const STOP_GRACE: Duration = Duration::from_secs(12);
 
@@ -235,22 +238,134 @@ impl Check {
     }
 }
 
+/// What a scenario measured: serialised into results.json under the scenario's key, checked
+/// against the targets, and rendered as its section of report.md.
+pub trait Measured: Serialize {
+    /// Appends this scenario's section (a `## N. Title` heading and its tables).
+    fn render(&self, report: &mut String);
+    /// The targets this scenario has, and how the run did against them.
+    fn checks(&self) -> Vec<Check> {
+        Vec::new()
+    }
+}
+
+/// A finished scenario, already in the forms the report needs.
+pub struct Outcome {
+    value: serde_json::Value,
+    checks: Vec<Check>,
+    section: String,
+}
+
+impl Outcome {
+    pub fn of(measured: &impl Measured) -> anyhow::Result<Self> {
+        let mut section = String::new();
+        measured.render(&mut section);
+        Ok(Self {
+            value: serde_json::to_value(measured)?,
+            checks: measured.checks(),
+            section,
+        })
+    }
+}
+
+type RunScenario = for<'a> fn(&'a Settings) -> LocalBoxFuture<'a, anyhow::Result<Outcome>>;
+
+/// One entry of [`SCENARIOS`].
+pub struct ScenarioEntry {
+    /// The `bench` subcommand, and the stem of its own results file.
+    pub name: &'static str,
+    /// Its key in results.json.
+    pub key: &'static str,
+    /// The numbered title used in progress lines and errors.
+    pub title: &'static str,
+    /// One line for `bench --help`.
+    pub about: &'static str,
+    pub run: RunScenario,
+}
+
+/// Wraps a scenario's `run` (any `async fn(&Settings) -> anyhow::Result<impl Measured>`).
+macro_rules! scenario_run {
+    ($run:path) => {
+        |settings| Box::pin(async move { Outcome::of(&$run(settings).await?) })
+    };
+}
+
+/// Every scenario, in the order `all` runs them and the report lists them. A new scenario is
+/// a module whose result implements [`Measured`], plus one entry here.
+pub static SCENARIOS: &[ScenarioEntry] = &[
+    ScenarioEntry {
+        name: "commands",
+        key: "commands",
+        title: "1. commands",
+        about: "Rule-based commands from 50 clients vs the durable and echo floors",
+        run: scenario_run!(commands::run),
+    },
+    ScenarioEntry {
+        name: "streaming",
+        key: "streaming",
+        title: "2. streaming",
+        about: "Streaming AI replies at 500 sessions: delay added per chunk",
+        run: scenario_run!(streaming::run),
+    },
+    ScenarioEntry {
+        name: "cold-start",
+        key: "cold_start",
+        title: "3. cold start",
+        about: "Process start to the first 200 on /health and /ready",
+        run: scenario_run!(cold_start::run),
+    },
+    ScenarioEntry {
+        name: "memory",
+        key: "memory",
+        title: "4. memory",
+        about: "RSS idle and with 10,000 idle WebSockets",
+        run: scenario_run!(memory::run),
+    },
+    ScenarioEntry {
+        name: "size",
+        key: "size",
+        title: "5. size",
+        about: "Size of the stripped release binary",
+        run: scenario_run!(size::run),
+    },
+    ScenarioEntry {
+        name: "cost",
+        key: "cost",
+        title: "6. cost",
+        about: "Tokens and cost of a typical AI turn",
+        run: scenario_run!(cost::run),
+    },
+    ScenarioEntry {
+        name: "timers",
+        key: "timers",
+        title: "7. timer sweep",
+        about: "Server CPU of the due-timer sweep with 10,000 timers pending",
+        run: scenario_run!(timers::run),
+    },
+    ScenarioEntry {
+        name: "live",
+        key: "live",
+        title: "8. live relay",
+        about: "Live voice relay at 200 sessions: delay per audio chunk, memory, CPU, cost",
+        run: scenario_run!(live::run),
+    },
+];
+
 /// Everything a run measured; written as results.json and rendered as report.md.
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
     pub machine: Machine,
     pub settings: Settings,
-    pub commands: Option<commands::CommandsResult>,
-    pub streaming: Option<streaming::StreamingResult>,
-    pub cold_start: Option<cold_start::ColdStartResult>,
-    pub memory: Option<memory::MemoryResult>,
-    pub size: Option<size::SizeResult>,
-    pub cost: Option<cost::CostResult>,
-    pub timers: Option<timers::TimersResult>,
+    /// Each scenario that ran, under its key.
+    #[serde(flatten)]
+    pub scenarios: BTreeMap<&'static str, serde_json::Value>,
     pub checks: Vec<Check>,
     /// Scenarios that could not run, with the reason.
     pub errors: Vec<String>,
     pub duration_secs: f64,
+    /// Each scenario's report.md section, in run order.
+    #[serde(skip)]
+    pub sections: Vec<String>,
 }
 
 impl Results {
@@ -258,41 +373,25 @@ impl Results {
         Self {
             machine,
             settings,
-            commands: None,
-            streaming: None,
-            cold_start: None,
-            memory: None,
-            size: None,
-            cost: None,
-            timers: None,
+            scenarios: BTreeMap::new(),
             checks: Vec::new(),
             errors: Vec::new(),
             duration_secs: 0.0,
+            sections: Vec::new(),
         }
     }
 
-    /// Collects the target checks of every scenario that ran.
-    pub fn evaluate(&mut self) {
-        let mut checks = Vec::new();
-        if let Some(r) = &self.commands {
-            checks.extend(r.checks());
+    /// Runs one scenario within [`SCENARIO_LIMIT`] and records what it measured, or why it
+    /// could not.
+    pub async fn run(&mut self, entry: &ScenarioEntry, settings: &Settings) {
+        match bounded(entry.title, (entry.run)(settings)).await {
+            Ok(outcome) => {
+                self.scenarios.insert(entry.key, outcome.value);
+                self.checks.extend(outcome.checks);
+                self.sections.push(outcome.section);
+            }
+            Err(e) => self.errors.push(format!("{}: {e:#}", entry.title)),
         }
-        if let Some(r) = &self.streaming {
-            checks.extend(r.checks());
-        }
-        if let Some(r) = &self.cold_start {
-            checks.extend(r.checks());
-        }
-        if let Some(r) = &self.memory {
-            checks.extend(r.checks());
-        }
-        if let Some(r) = &self.size {
-            checks.extend(r.checks());
-        }
-        if let Some(r) = &self.timers {
-            checks.extend(r.checks());
-        }
-        self.checks = checks;
     }
 
     /// Writes `<out>/<stem>.json` and `<out>/<report>.md`.

@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use serde::Serialize;
 
-use super::Check;
+use super::{Check, Measured, Settings};
 use crate::process::binary_info;
 
 const SCENARIO: &str = "5. size";
@@ -21,8 +21,12 @@ pub struct SizeResult {
     pub gzip_bytes: Option<u64>,
 }
 
-impl SizeResult {
-    pub fn checks(&self) -> Vec<Check> {
+impl Measured for SizeResult {
+    fn render(&self, report: &mut String) {
+        super::report::size(self, report);
+    }
+
+    fn checks(&self) -> Vec<Check> {
         vec![Check::new(
             SCENARIO,
             "stripped release binary ≤ 25 MB",
@@ -41,7 +45,8 @@ impl SizeResult {
     }
 }
 
-pub async fn run(binary: &Path) -> anyhow::Result<SizeResult> {
+pub async fn run(settings: &Settings) -> anyhow::Result<SizeResult> {
+    let binary = settings.ballsy_bin.as_path();
     let (bytes, has_symbol_table) = binary_info(binary)?;
     let gzip_bytes = gzip_size(binary).await;
     eprintln!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::db::DbTarget;
-use super::{BallsyEnv, Check, Settings, start_ballsy, stop};
+use super::{BallsyEnv, Check, Measured, Settings, start_ballsy, stop};
 use crate::fake_gemini::{FakeGemini, FakeGeminiConfig, Reply};
 use crate::loadgen::{
     DirectStreamLoad, StreamLoad, StreamReport, run_direct_streams, run_streams, stats,
@@ -54,8 +54,12 @@ pub struct StreamRun {
     pub p99_over_floor_us: i64,
 }
 
-impl StreamingResult {
-    pub fn checks(&self) -> Vec<Check> {
+impl Measured for StreamingResult {
+    fn render(&self, report: &mut String) {
+        super::report::streaming(self, report);
+    }
+
+    fn checks(&self) -> Vec<Check> {
         let mut checks = Vec::new();
         for run in self.runs.iter().filter(|r| r.primary) {
             let added = &run.report.added_delay;

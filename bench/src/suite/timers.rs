@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::db::DbTarget;
-use super::{BallsyEnv, Check, Settings, start_ballsy, stop};
+use super::{BallsyEnv, Check, Measured, Settings, start_ballsy, stop};
 use crate::process::{ServerProcess, cpu_time_precise};
 
 const SCENARIO: &str = "7. timer sweep";
@@ -50,8 +50,12 @@ pub struct TimerSweepRun {
     pub set_secs: f64,
 }
 
-impl TimersResult {
-    pub fn checks(&self) -> Vec<Check> {
+impl Measured for TimersResult {
+    fn render(&self, report: &mut String) {
+        super::report::timers(self, report);
+    }
+
+    fn checks(&self) -> Vec<Check> {
         self.runs
             .iter()
             .map(|run| {
