@@ -223,6 +223,28 @@ test('Live: when the relay cannot keep Gemini Live up, the page falls back to cl
   });
 });
 
+test('Live: when Gemini Live drops every connection right after set-up, the page falls back once and stops', async (t) => {
+  // Each connection is set up, then closed with 1011: the relay retries four times and gives
+  // up with live_unavailable; the page must not start the cycle again by itself.
+  const dropping = { on_setup: [{ kind: 'close', code: 1011, reason: 'The service is currently unavailable.' }] };
+  await scenario(t, { live: dropping, browser: browserOpts() }, async ({ page, server, live }) => {
+    await openApp(page, server.url);
+    const toggle = page.getByTestId('live-switch');
+    await toggle.check();
+    const notice = page.getByTestId('notice').filter({ hasText: 'back in classic mode' });
+    await notice.waitFor({ timeout: 30_000 });
+    await page.waitForSelector('body[data-live="off"]');
+    assert.equal(await toggle.isChecked(), false, 'the switch is off again');
+    const relayed = (await live.connections()).length;
+    assert.equal(relayed, 5, 'the relay connected once and retried four times');
+    // Nothing reconnects afterwards.
+    await sleep(5000);
+    assert.equal((await live.connections()).length, relayed, 'no connection after the fallback');
+    const connects = await page.evaluate(() => window.__ballsy.live?.stats?.connects ?? null);
+    assert.equal(connects, 1, 'the page opened the Live socket once');
+  });
+});
+
 test('Live: when the server restarts the page shows "Reconnecting…" and carries on by itself', async (t) => {
   const db = join(dir, 'restart.db');
   await scenario(t, { live: { audio_bytes_per_turn: 1_000_000_000 }, browser: browserOpts(), server: { db } }, async ({ page, server, live, fake, browser, defer }) => {
