@@ -111,10 +111,12 @@ fn pg_options(url: &str) -> anyhow::Result<PgConnectOptions> {
 const SQLITE_INSERT: &str = "INSERT INTO exchanges (socket, command, reply, created_ms)
     SELECT value ->> '$.socket', value ->> '$.command', value ->> '$.reply', value ->> '$.created_ms'
     FROM json_each($1) ORDER BY key RETURNING id";
+// PostgreSQL refuses WITH ORDINALITY next to a column definition list, so each row carries
+// its position (`seq`), as Ballsy's writer does.
 const POSTGRES_INSERT: &str = "INSERT INTO exchanges (socket, command, reply, created_ms)
     SELECT socket, command, reply, created_ms
-    FROM jsonb_to_recordset($1::jsonb) WITH ORDINALITY
-        AS r(socket text, command text, reply text, created_ms bigint, seq bigint)
+    FROM jsonb_to_recordset($1::jsonb)
+        AS r(seq bigint, socket text, command text, reply text, created_ms bigint)
     ORDER BY seq RETURNING id";
 
 fn now_ms() -> i64 {
@@ -126,6 +128,7 @@ fn now_ms() -> i64 {
 /// Group commit: whatever arrived while the previous transaction ran goes in one statement.
 async fn write_batches(db: Db, mut queue: mpsc::Receiver<Row>) {
     let mut batch: Vec<Row> = Vec::with_capacity(MAX_BATCH);
+    let mut reported = false;
     while let Some(first) = queue.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -138,8 +141,9 @@ async fn write_batches(db: Db, mut queue: mpsc::Receiver<Row>) {
         let rows = Value::Array(
             batch
                 .iter()
-                .map(|r| {
-                    json!({"socket": r.socket, "command": r.command, "reply": r.reply, "created_ms": created_ms})
+                .enumerate()
+                .map(|(seq, r)| {
+                    json!({"seq": seq, "socket": r.socket, "command": r.command, "reply": r.reply, "created_ms": created_ms})
                 })
                 .collect(),
         )
@@ -179,6 +183,11 @@ async fn write_batches(db: Db, mut queue: mpsc::Receiver<Row>) {
             }
             Err(error) => {
                 let message = error.to_string();
+                // A floor that cannot store measures nothing: say why, once.
+                if !reported {
+                    reported = true;
+                    eprintln!("durable floor: a batch was not stored: {message}");
+                }
                 for row in batch.drain(..) {
                     let _ = row.done.send(Err(message.clone()));
                 }

@@ -142,6 +142,7 @@ impl BallsyEnv<'_> {
             .env("LOG_LEVEL", self.log_level)
             .env("RATE_LIMIT_ENABLED", "false")
             .env("AI_DAILY_REQUESTS_PER_USER", AI_BUDGET_PER_USER)
+            .env("AI_DAILY_REQUESTS_PER_IP", AI_BUDGET_PER_USER)
             .env("AI_DAILY_REQUESTS_TOTAL", AI_BUDGET_TOTAL);
         if let Some(base) = self.gemini_base_url {
             launch = launch
