@@ -90,6 +90,7 @@ mod wire;
 
 pub use replay::{REPLAY_DIR_ENV, ReplayCase, replay_cases_dir};
 pub use tools::{FunctionCall, GroundedReply, GroundingSource, Round, script_round};
+pub use wire::tools_chars;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -237,6 +237,25 @@ async fn chunk_count_follows_config_and_word_boundaries() {
 }
 
 #[tokio::test]
+async fn function_declarations_count_as_prompt_tokens() {
+    // Gemini bills the declarations as input; the cost scenario relies on the fake doing so.
+    let fake = start(FakeGeminiConfig::default()).await;
+    let tools = json!([{"functionDeclarations": [{"name": "set_timer", "description": "Set a timer.",
+        "parameters": {"type": "object", "properties": {"seconds": {"type": "integer"}}}}]}]);
+    let mut request = user("hello");
+    request["tools"] = tools.clone();
+    let body: Value = post(&unary_url(&fake, MODEL), &request)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["usageMetadata"]["promptTokenCount"],
+        tokens("hello".len() + tools.to_string().len())
+    );
+}
+
+#[tokio::test]
 async fn unary_generate_content_returns_the_whole_text() {
     let fake = start(FakeGeminiConfig::default()).await;
     let response = post(&unary_url(&fake, MODEL), &user("hello")).await;

@@ -471,7 +471,8 @@ pub(super) fn error_info(reason: &str, service: &str) -> Value {
 /// What the fake needs from a `GenerateContentRequest`.
 #[derive(Debug, Default)]
 pub(super) struct RequestSummary {
-    /// All text of `systemInstruction` and `contents`, for the prompt token count.
+    /// All text of `systemInstruction` and `contents`, and the `tools` declarations as JSON
+    /// (Gemini bills them as input), for the prompt token count.
     pub prompt_chars: usize,
     /// Text parts of the last `user` content, joined with a space.
     pub last_user_text: String,
@@ -509,6 +510,8 @@ pub(super) fn inspect_request(body: &Value) -> Result<RequestSummary, String> {
         summary.prompt_chars += parts.iter().map(part_text_chars).sum::<usize>();
     }
 
+    summary.prompt_chars += tools_chars(object.get("tools"));
+
     let mut last_user: Option<&Vec<Value>> = None;
     for content in contents {
         let role = content.get("role").and_then(Value::as_str);
@@ -536,6 +539,13 @@ pub(super) fn inspect_request(body: &Value) -> Result<RequestSummary, String> {
             .join(" ");
     }
     Ok(summary)
+}
+
+/// Characters of a request's `tools` as JSON (0 without any).
+pub fn tools_chars(tools: Option<&Value>) -> usize {
+    tools
+        .filter(|t| !t.is_null())
+        .map_or(0, |t| t.to_string().chars().count())
 }
 
 fn part_text_chars(part: &Value) -> usize {

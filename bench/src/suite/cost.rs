@@ -42,6 +42,8 @@ pub struct CostResult {
     pub system_chars: usize,
     pub history_chars: usize,
     pub question_chars: usize,
+    /// The `tools` (the skills' function declarations) as JSON: billed as input.
+    pub tools_chars: usize,
     /// `contents` entries in the request (context + question).
     pub contents: usize,
     pub request_body_bytes: usize,
@@ -186,7 +188,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<CostResult> {
         .ok_or_else(|| anyhow::anyhow!("the fake recorded no request"))?;
     let (system_chars, history_chars, question_chars, contents) = measure_request(&last.body);
     let (prompt_reported, output_reported) = reported_usage(&lines);
-    let prompt_estimate = (system_chars + history_chars + question_chars) as f64 / CHARS_PER_TOKEN;
+    let tools_chars = crate::fake_gemini::tools_chars(last.body.get("tools"));
+    let prompt_estimate =
+        (system_chars + history_chars + question_chars + tools_chars) as f64 / CHARS_PER_TOKEN;
     let answer_chars = answer.chars().count();
     let output_estimate = answer_chars as f64 / CHARS_PER_TOKEN;
     let prompt_tokens = prompt_reported.map_or(prompt_estimate, |t| t as f64);
@@ -198,6 +202,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<CostResult> {
         system_chars,
         history_chars,
         question_chars,
+        tools_chars,
         contents,
         request_body_bytes: last.body.to_string().len(),
         answer_chars,
@@ -221,11 +226,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<CostResult> {
         cost_per_1000_turns_usd: (input_cost + output_cost) * 1000.0,
     };
     eprintln!(
-        "   {} prompt tokens ({} chars system, {} history, {} question), {} output tokens: ${:.6} per turn",
+        "   {} prompt tokens ({} chars system, {} history, {} question, {} tools), {} output tokens: ${:.6} per turn",
         prompt_tokens,
         system_chars,
         history_chars,
         question_chars,
+        tools_chars,
         output_tokens,
         result.cost_per_turn_usd
     );

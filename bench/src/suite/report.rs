@@ -373,17 +373,18 @@ pub(super) fn cost(c: &cost::CostResult, s: &mut String) {
     let _ = writeln!(s, "## 6. Cost per AI turn\n");
     let _ = writeln!(
         s,
-        "One question after three earlier exchanges (the default `CONTEXT_TURNS=6` messages of context), default persona, answers of typical length. Measured from the request the fake Gemini recorded; tokens as the fake reported them in `usageMetadata` (characters ÷ 4), priced at gemini-3.5-flash-lite's ${:.2} / ${:.2} per million input / output tokens.\n",
+        "One question after three earlier exchanges (the default `CONTEXT_TURNS=6` messages of context), default persona, answers of typical length. Measured from the request the fake Gemini recorded; tokens as the fake reported them in `usageMetadata` (characters ÷ 4, the declarations' JSON included), priced at gemini-3.5-flash-lite's ${:.2} / ${:.2} per million input / output tokens.\n",
         c.price_input_per_m, c.price_output_per_m
     );
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(
         s,
-        "| System prompt | {} chars |\n| Context ({} messages) | {} chars |\n| Question | {} chars |\n| Request body | {} bytes, {} `contents` |",
+        "| System prompt | {} chars |\n| Context ({} messages) | {} chars |\n| Question | {} chars |\n| Function declarations (`tools`, billed as input) | {} chars |\n| Request body | {} bytes, {} `contents` |",
         c.system_chars,
         c.context_messages,
         c.history_chars,
         c.question_chars,
+        c.tools_chars,
         c.request_body_bytes,
         c.contents
     );
