@@ -25,6 +25,8 @@ use crate::store::{DueTimer, MAX_PENDING_TIMERS, SetTimer, Store, Timer, UserId}
 /// The longest the sweep sleeps: a timer set on another instance rings within this (plus
 /// delivery) of its due time.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
+/// The longest it sleeps on SQLite, where no other instance can add a timer.
+const LOCAL_SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// The NOTIFY channel for claimed timers (PostgreSQL).
 pub const DUE_CHANNEL: &str = "ballsy_timer_due";
 
@@ -499,19 +501,26 @@ impl TimerSweeper {
         }
     }
 
-    /// Runs until `shutdown`: sleeps until the next timer is due (at most `SWEEP_EVERY`, since
-    /// another instance may add one), claims what is due and rings it. The claim is a write,
-    /// so it runs only when the next timer's time has come: an idle sweep is one indexed read
-    /// per period, however many timers are pending.
+    /// Runs until `shutdown`: sleeps until the next timer is due, claims what is due and rings
+    /// it. The claim is a write, so it runs only when the next timer's time has come: an idle
+    /// sweep is one indexed read per period, however many timers are pending. On PostgreSQL
+    /// the period is at most `SWEEP_EVERY`, since another instance may add a sooner timer; on
+    /// SQLite every timer is set through this process, whose `wake` ends the sleep, so it
+    /// only looks again every `LOCAL_SWEEP_EVERY` (in case the wall clock moved).
     pub async fn run(self, shutdown: CancellationToken) {
         let store = self.inner.store.clone();
         let announce = store.is_postgres();
+        let longest = if announce {
+            SWEEP_EVERY
+        } else {
+            LOCAL_SWEEP_EVERY
+        };
         loop {
             let now = Utc::now();
             let wait = match store.next_timer_due().await {
                 Ok(Some(next)) if next <= now => Duration::ZERO,
-                Ok(Some(next)) => (next - now).to_std().unwrap_or_default().min(SWEEP_EVERY),
-                Ok(None) => SWEEP_EVERY,
+                Ok(Some(next)) => (next - now).to_std().unwrap_or_default().min(longest),
+                Ok(None) => longest,
                 Err(error) => {
                     tracing::debug!(%error, "timer sweep: the database is unavailable");
                     SWEEP_EVERY
