@@ -107,32 +107,24 @@ pub fn max(values: &[f64]) -> f64 {
 /// One start against a new, empty database (created before the clock starts, as on Cloud
 /// Run): spawn, poll /health, then /ready; both in ms since the spawn.
 async fn once_empty(settings: &Settings, target: DbTarget) -> anyhow::Result<(f64, f64)> {
-    let database = settings.database(target.backend).await?;
-    let outcome = async { once(settings, &database.server_url(target.transport)?).await }.await;
-    if let Err(error) = database.remove().await {
-        eprintln!("warning: removing the database: {error:#}");
-    }
-    outcome
+    settings
+        .with_database(target, async |_, url| once(settings, url).await)
+        .await
 }
 
 /// Starts against a database whose schema is already current (a restart): what `/ready`
 /// costs without the migrations. The first start migrates and is not counted.
 async fn restarts(settings: &Settings, target: DbTarget) -> anyhow::Result<Vec<f64>> {
-    let database = settings.database(target.backend).await?;
-    let outcome = async {
-        let url = database.server_url(target.transport)?;
-        once(settings, &url).await?;
-        let mut ready = Vec::new();
-        for _ in 0..settings.cold_runs.max(1) {
-            ready.push(once(settings, &url).await?.1);
-        }
-        Ok(ready)
-    }
-    .await;
-    if let Err(error) = database.remove().await {
-        eprintln!("warning: removing the database: {error:#}");
-    }
-    outcome
+    settings
+        .with_database(target, async |_, url| {
+            once(settings, url).await?;
+            let mut ready = Vec::new();
+            for _ in 0..settings.cold_runs.max(1) {
+                ready.push(once(settings, url).await?.1);
+            }
+            Ok(ready)
+        })
+        .await
 }
 
 async fn once(settings: &Settings, database_url: &str) -> anyhow::Result<(f64, f64)> {

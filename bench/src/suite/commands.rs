@@ -229,42 +229,37 @@ struct Variant {
 }
 
 async fn run_ballsy(settings: &Settings, v: &Variant) -> anyhow::Result<CommandRun> {
-    let database = settings.database(v.target.backend).await?;
-    let outcome = async {
-        let url = database.server_url(v.target.transport)?;
-        let env = BallsyEnv {
-            database_url: &url,
-            gemini_base_url: None,
-            log_level: v.log_level,
-        };
-        let server = start_ballsy(settings, &env).await?;
-        let mut load = load(settings, server.ws_base(), false, v.per_client);
-        load.duration = Some(Duration::from_secs(v.secs));
-        load.timeout = v.timeout;
-        let measured = measure(&v.name, &server, load).await;
-        stop(server).await;
-        let mut run = measured?;
-        // After the server stopped: every acknowledged command must be in the database.
-        let verification = database.verify(&run.report.per_client).await?;
-        eprintln!(
-            "   {}: database has {} rows for {} acknowledged ({} missing, {} unexpected)",
-            v.name,
-            verification.rows,
-            verification.acknowledged,
-            verification.missing,
-            verification.unexpected
-        );
-        run.verification = Some(verification);
-        run.primary = v.primary;
-        run.target = Some(v.target);
-        run.log_level = Some(v.log_level.to_owned());
-        Ok::<_, anyhow::Error>(run)
-    }
-    .await;
-    if let Err(error) = database.remove().await {
-        eprintln!("warning: removing the database: {error:#}");
-    }
-    outcome
+    settings
+        .with_database(v.target, async |database, url| {
+            let env = BallsyEnv {
+                database_url: url,
+                gemini_base_url: None,
+                log_level: v.log_level,
+            };
+            let server = start_ballsy(settings, &env).await?;
+            let mut load = load(settings, server.ws_base(), false, v.per_client);
+            load.duration = Some(Duration::from_secs(v.secs));
+            load.timeout = v.timeout;
+            let measured = measure(&v.name, &server, load).await;
+            stop(server).await;
+            let mut run = measured?;
+            // After the server stopped: every acknowledged command must be in the database.
+            let verification = database.verify(&run.report.per_client).await?;
+            eprintln!(
+                "   {}: database has {} rows for {} acknowledged ({} missing, {} unexpected)",
+                v.name,
+                verification.rows,
+                verification.acknowledged,
+                verification.missing,
+                verification.unexpected
+            );
+            run.verification = Some(verification);
+            run.primary = v.primary;
+            run.target = Some(v.target);
+            run.log_level = Some(v.log_level.to_owned());
+            Ok(run)
+        })
+        .await
 }
 
 async fn floor(settings: &Settings, name: &str) -> anyhow::Result<CommandRun> {
@@ -286,29 +281,24 @@ async fn durable_floor(
     target: DbTarget,
     name: &str,
 ) -> anyhow::Result<CommandRun> {
-    let database = settings.database(target.backend).await?;
-    let outcome = async {
-        let url = database.server_url(target.transport)?;
-        let server = start_durable(settings, &url).await?;
-        let mut load = load(
-            settings,
-            server.ws_base(),
-            false,
-            settings.connections_per_client,
-        );
-        // The floor knows no users: every client is anonymous.
-        load.auth = Auth::None;
-        let measured = measure(name, &server, load).await;
-        stop(server).await;
-        let mut run = measured?;
-        run.target = Some(target);
-        Ok::<_, anyhow::Error>(run)
-    }
-    .await;
-    if let Err(error) = database.remove().await {
-        eprintln!("warning: removing the database: {error:#}");
-    }
-    outcome
+    settings
+        .with_database(target, async |_, url| {
+            let server = start_durable(settings, url).await?;
+            let mut load = load(
+                settings,
+                server.ws_base(),
+                false,
+                settings.connections_per_client,
+            );
+            // The floor knows no users: every client is anonymous.
+            load.auth = Auth::None;
+            let measured = measure(name, &server, load).await;
+            stop(server).await;
+            let mut run = measured?;
+            run.target = Some(target);
+            Ok(run)
+        })
+        .await
 }
 
 pub async fn run(settings: &Settings) -> anyhow::Result<CommandsResult> {

@@ -331,19 +331,15 @@ pub async fn run(settings: &Settings) -> anyhow::Result<LiveResult> {
     let floor = floor(&fake).await?;
     let mut runs = Vec::new();
     for target in settings.main_targets() {
-        let database = settings.database(target.backend).await?;
-        let outcome = async {
-            let url = database.server_url(target.transport)?;
-            let server = start_relay(settings, &url, &fake).await?;
-            let run = relay(target, &server, &fake).await;
-            stop(server).await;
-            run
-        }
-        .await;
-        if let Err(error) = database.remove().await {
-            eprintln!("warning: removing the database: {error:#}");
-        }
-        runs.push(outcome?);
+        let run = settings
+            .with_database(target, async |_, url| {
+                let server = start_relay(settings, url, &fake).await?;
+                let run = relay(target, &server, &fake).await;
+                stop(server).await;
+                run
+            })
+            .await?;
+        runs.push(run);
     }
     fake.shutdown().await;
     let classic = super::cost::run(settings).await?;

@@ -142,33 +142,29 @@ pub async fn run(settings: &Settings) -> anyhow::Result<MemoryResult> {
     let n = settings.idle_connections;
     let mut servers = Vec::new();
     for target in settings.main_targets() {
-        let database = settings.database(target.backend).await?;
-        let outcome = async {
-            let url = database.server_url(target.transport)?;
-            let env = BallsyEnv {
-                database_url: &url,
-                gemini_base_url: None,
-                log_level: "warn",
-            };
-            let server = start_ballsy(settings, &env).await?;
-            // One session for all sockets: set-up stays fast and memory is the sockets'.
-            let credentials = SessionFactory::new(&server.ws_base(), 1).create().await?;
-            let run = measure(
-                &format!("ballsy {}", target.label()),
-                Some(target),
-                &server,
-                n,
-                Auth::Shared(credentials),
-            )
-            .await;
-            stop(server).await;
-            run
-        }
-        .await;
-        if let Err(error) = database.remove().await {
-            eprintln!("warning: removing the database: {error:#}");
-        }
-        servers.push(outcome?);
+        let run = settings
+            .with_database(target, async |_, url| {
+                let env = BallsyEnv {
+                    database_url: url,
+                    gemini_base_url: None,
+                    log_level: "warn",
+                };
+                let server = start_ballsy(settings, &env).await?;
+                // One session for all sockets: set-up stays fast and memory is the sockets'.
+                let credentials = SessionFactory::new(&server.ws_base(), 1).create().await?;
+                let run = measure(
+                    &format!("ballsy {}", target.label()),
+                    Some(target),
+                    &server,
+                    n,
+                    Auth::Shared(credentials),
+                )
+                .await;
+                stop(server).await;
+                run
+            })
+            .await?;
+        servers.push(run);
     }
     let echo = start_echo(settings).await?;
     let run = measure("echo floor", None, &echo, n, Auth::None).await;

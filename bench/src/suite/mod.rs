@@ -108,6 +108,24 @@ impl Settings {
         Ok(dir)
     }
 
+    /// Runs `run` against a fresh database of `target` (given it and the URL the server gets)
+    /// and removes the database afterwards, whatever `run` returned.
+    pub async fn with_database<T>(
+        &self,
+        target: DbTarget,
+        run: impl AsyncFnOnce(&TestDatabase, &str) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let database = self.database(target.backend).await?;
+        let outcome = match database.server_url(target.transport) {
+            Ok(url) => run(&database, &url).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = database.remove().await {
+            eprintln!("warning: removing the database: {error:#}");
+        }
+        outcome
+    }
+
     pub async fn database(&self, backend: Backend) -> anyhow::Result<TestDatabase> {
         match backend {
             Backend::Sqlite => Ok(TestDatabase::sqlite(&self.scratch_dir()?)),

@@ -132,12 +132,10 @@ async fn through_ballsy(
     spread: Duration,
     primary: bool,
 ) -> anyhow::Result<StreamRun> {
-    let database = settings.database(target.backend).await?;
     let base = fake.base_url();
-    let outcome = async {
-        let url = database.server_url(target.transport)?;
+    settings.with_database(target, async |_, url| {
         let env = BallsyEnv {
-            database_url: &url,
+            database_url: url,
             gemini_base_url: Some(&base),
             log_level: "warn",
         };
@@ -172,7 +170,7 @@ async fn through_ballsy(
             report.errors,
             report.max_in_flight
         );
-        Ok::<_, anyhow::Error>(StreamRun {
+        Ok(StreamRun {
             name,
             primary,
             target,
@@ -182,12 +180,8 @@ async fn through_ballsy(
             p99_over_floor_us: 0,
             report,
         })
-    }
-    .await;
-    if let Err(error) = database.remove().await {
-        eprintln!("warning: removing the database: {error:#}");
-    }
-    outcome
+    })
+    .await
 }
 
 pub async fn run(settings: &Settings) -> anyhow::Result<StreamingResult> {

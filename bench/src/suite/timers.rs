@@ -202,24 +202,20 @@ async fn set_for(
 pub async fn run(settings: &Settings) -> anyhow::Result<TimersResult> {
     let mut runs = Vec::new();
     for target in settings.main_targets() {
-        let database = settings.database(target.backend).await?;
-        let outcome = async {
-            let url = database.server_url(target.transport)?;
-            let env = BallsyEnv {
-                database_url: &url,
-                gemini_base_url: None,
-                log_level: "warn",
-            };
-            let server = start_ballsy(settings, &env).await?;
-            let run = measure(target, &server).await;
-            stop(server).await;
-            run
-        }
-        .await;
-        if let Err(error) = database.remove().await {
-            eprintln!("warning: removing the database: {error:#}");
-        }
-        runs.push(outcome?);
+        let run = settings
+            .with_database(target, async |_, url| {
+                let env = BallsyEnv {
+                    database_url: url,
+                    gemini_base_url: None,
+                    log_level: "warn",
+                };
+                let server = start_ballsy(settings, &env).await?;
+                let run = measure(target, &server).await;
+                stop(server).await;
+                run
+            })
+            .await?;
+        runs.push(run);
     }
     Ok(TimersResult {
         pending: USERS * TIMERS_PER_USER,
