@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use super::vertex::TokenSource;
 use super::{
     AiError, ChatEvent, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, FunctionCall,
-    Grounding, Role, Usage,
+    Grounding, Role, Tools, Usage,
 };
 use crate::config::{DEFAULT_GEMINI_BASE_URL, GeminiBackend, GeminiConfig};
 use crate::conversation::Source;
@@ -135,6 +135,16 @@ impl GeminiClient {
             }),
         })
     }
+}
+
+/// A chat request's JSON: its fields, plus the function declarations embedded as they were
+/// serialized once (`Tools`) instead of copied into the tree on every request.
+#[derive(serde::Serialize)]
+struct RequestBody<'r> {
+    #[serde(flatten)]
+    fields: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'r serde_json::value::RawValue>,
 }
 
 impl ChatModel for GeminiClient {
@@ -341,7 +351,7 @@ impl Inner {
         &self,
         model: &str,
         method: &str,
-        body: &Value,
+        body: &impl serde::Serialize,
         deadline: Instant,
     ) -> Result<reqwest::Response, AiError> {
         let mut request = self.http.post(self.url(model, method)).json(body);
@@ -376,7 +386,7 @@ impl Inner {
         Err(self.redact(error_from_response(response).await))
     }
 
-    fn chat_body(&self, model: &str, request: &ChatRequest) -> Value {
+    fn chat_body<'r>(&self, model: &str, request: &'r ChatRequest) -> RequestBody<'r> {
         // Gemini wants alternating roles that start with the user and end with the user (3.5
         // Flash-Lite rejects a final model turn): merge neighbours of the same role and drop a
         // leading model turn.
@@ -421,7 +431,11 @@ impl Inner {
                 .collect();
             contents.push(json!({ "role": "user", "parts": responses }));
         }
-        let uses_functions = !request.grounding && !request.tools.is_empty();
+        let tools = request
+            .tools
+            .as_deref()
+            .filter(|t| !t.declarations().is_empty());
+        let uses_functions = !request.grounding && tools.is_some();
         let mut generation = json!({ "maxOutputTokens": self.max_output_tokens });
         if let Some(thinking) = thinking_config(model, uses_functions) {
             generation["thinkingConfig"] = thinking;
@@ -431,14 +445,18 @@ impl Inner {
             "contents": contents,
             "generationConfig": generation,
         });
+        let mut declarations = None;
         if request.grounding {
             body["tools"] = json!([{ "google_search": {} }]);
         } else if uses_functions {
-            body["tools"] = json!([{ "functionDeclarations": request.tools }]);
+            declarations = tools.map(Tools::json);
             body["toolConfig"] = json!({ "functionCallingConfig": { "mode": "AUTO" } });
         }
         self.opt_out_of_storage(&mut body);
-        body
+        RequestBody {
+            fields: body,
+            tools: declarations,
+        }
     }
 
     /// Since 2026-10-26 new paid Developer API projects keep generateContent requests (for up

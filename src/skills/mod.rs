@@ -11,12 +11,13 @@
 pub mod timers;
 pub mod weather;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
+use crate::ai::Tools;
 use crate::assistant::math::{self, Number};
 use crate::assistant::{self, Action, Context, Routed, SkillRequest, units};
 use crate::hub::Hub;
@@ -97,6 +98,9 @@ struct Inner {
     sweeper: TimerSweeper,
 }
 
+static TOOLS: LazyLock<Arc<Tools>> =
+    LazyLock::new(|| Arc::new(Tools::new(Skills::build_declarations())));
+
 impl Skills {
     pub fn new(store: Store, weather: WeatherClient, hub: Hub) -> Self {
         let sweeper = TimerSweeper::new(store.clone(), hub.clone());
@@ -130,10 +134,18 @@ impl Skills {
         }
     }
 
-    /// The function declarations of every skill, for `tools[].functionDeclarations`. Flat
-    /// schemas (scalars and enums): nested arguments are what makes Gemini produce
-    /// MALFORMED_FUNCTION_CALL.
-    pub fn declarations() -> Vec<Value> {
+    /// The function declarations of every skill, built once.
+    pub fn tools() -> Arc<Tools> {
+        TOOLS.clone()
+    }
+
+    pub fn declarations() -> &'static [Value] {
+        TOOLS.declarations()
+    }
+
+    /// For `tools[].functionDeclarations`. Flat schemas (scalars and enums): nested arguments
+    /// are what makes Gemini produce MALFORMED_FUNCTION_CALL.
+    fn build_declarations() -> Vec<Value> {
         let mut declarations = timers::declarations();
         declarations.push(weather::declaration());
         declarations.extend([
@@ -295,7 +307,7 @@ mod tests {
     fn every_declaration_is_flat_and_named_once() {
         let declarations = Skills::declarations();
         let mut names = std::collections::HashSet::new();
-        for declaration in &declarations {
+        for declaration in declarations {
             let name = declaration["name"].as_str().unwrap();
             assert!(names.insert(name), "{name} twice");
             assert!(

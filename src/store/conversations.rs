@@ -145,6 +145,9 @@ fn like_pattern(text: &str) -> String {
     pattern
 }
 
+/// How many of the open conversation's newest turns a continued calculation looks through.
+pub const CALCULATION_LOOKBACK: i64 = 50;
+
 fn turns_from_rows(rows: Vec<TurnRow>) -> StoreResult<Vec<StoredTurn>> {
     rows.into_iter().map(StoredTurn::try_from).collect()
 }
@@ -217,7 +220,8 @@ impl Store {
         const SQL: &str = concat!(
             "SELECT ",
             turn_columns!(),
-            " FROM turns t WHERE t.id = $1 AND t.user_id = $2"
+            " FROM turns t JOIN conversations c ON c.id = t.conversation_id
+              WHERE t.id = $1 AND c.user_id = $2"
         );
         let rows: Vec<TurnRow> = with_pool!(self, |pool| {
             sqlx::query_as(SQL)
@@ -262,22 +266,28 @@ impl Store {
         })
     }
 
-    /// The exact result of the newest calculation in the user's open conversation: what "+ 6"
-    /// or "times 2" continue.
+    /// The exact result of the newest calculation among the open conversation's last
+    /// `CALCULATION_LOOKBACK` turns: what "+ 6" or "times 2" continue. The bound keeps the
+    /// lookup a short walk of the conversation index (no index of its own to maintain on every
+    /// turn), and nobody means a number from that far back by "that".
     #[tracing::instrument(skip_all, err)]
     pub async fn last_calculation(&self, user: &UserId) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = with_pool!(self, |pool| {
+        let row: Option<(i64, String)> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT t.calculation FROM turns t
-                 JOIN conversations c ON c.id = t.conversation_id
-                 WHERE c.user_id = $1 AND c.ended_at IS NULL AND t.calculation IS NOT NULL
-                 ORDER BY t.id DESC LIMIT 1",
+                "SELECT recent.id, recent.calculation FROM (
+                     SELECT t.id, t.calculation FROM turns t
+                     JOIN conversations c ON c.id = t.conversation_id
+                     WHERE c.user_id = $1 AND c.ended_at IS NULL
+                     ORDER BY t.id DESC LIMIT $2) recent
+                 WHERE recent.calculation IS NOT NULL
+                 ORDER BY recent.id DESC LIMIT 1",
             )
             .bind(user.as_str())
+            .bind(CALCULATION_LOOKBACK)
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.map(|(value,)| value))
+        Ok(row.map(|(_, value)| value))
     }
 
     /// Ends the open conversation (it stays in the list of past ones) and opens a fresh one.
@@ -437,7 +447,8 @@ impl Store {
         const TURNS: &str = concat!(
             "SELECT ",
             turn_columns!(),
-            " FROM turns t WHERE t.user_id = $1 ORDER BY t.id"
+            " FROM turns t JOIN conversations c ON c.id = t.conversation_id
+              WHERE c.user_id = $1 ORDER BY t.id"
         );
         let summaries: Vec<SummaryRow> = with_pool!(self, |pool| {
             sqlx::query_as(SUMMARIES)
@@ -471,9 +482,10 @@ impl Store {
     pub async fn history(&self, user: &UserId, limit: usize) -> StoreResult<Vec<HistoryEntry>> {
         with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT id, user_id, command, reply AS result, action, source,
-                        replied_at AS created_at
-                 FROM turns WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+                "SELECT t.id, c.user_id, t.command, t.reply AS result, t.action, t.source,
+                        t.replied_at AS created_at
+                 FROM turns t JOIN conversations c ON c.id = t.conversation_id
+                 WHERE c.user_id = $1 ORDER BY t.id DESC LIMIT $2",
             )
             .bind(user.as_str())
             .bind(limit as i64)

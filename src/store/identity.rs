@@ -164,7 +164,8 @@ impl Store {
             let users = sqlx::query(
                 "DELETE FROM users WHERE created_at < $1 AND (
                     NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id)
-                    OR (NOT EXISTS (SELECT 1 FROM turns t WHERE t.user_id = users.id)
+                    OR (NOT EXISTS (SELECT 1 FROM conversations c JOIN turns t ON t.conversation_id = c.id
+                                    WHERE c.user_id = users.id)
                         AND NOT EXISTS (SELECT 1 FROM settings s WHERE s.user_id = users.id)))",
             )
             .bind(unused_cutoff)

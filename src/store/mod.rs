@@ -33,7 +33,9 @@ use sqlx::sqlite::{
 };
 
 use self::url::{DatabaseUrl, SqliteTarget};
-pub use conversations::{ConversationSummary, HistoryEntry, OpenConversation};
+pub use conversations::{
+    CALCULATION_LOOKBACK, ConversationSummary, HistoryEntry, OpenConversation,
+};
 pub use counters::{Budget, BudgetKeys};
 pub use identity::SessionPolicy;
 pub use live::{HANDLE_LIFETIME, LiveBudget, LiveLimits};
@@ -418,12 +420,17 @@ impl Store {
         Ok(count)
     }
 
-    /// How many rows of `table` belong to `user` (through `user_id`, or `id` for `users`); for
-    /// the test that "forget me" leaves nothing behind.
+    /// How many rows of `table` belong to `user` (through `user_id`, `id` for `users`, the
+    /// conversation for `turns`); for the test that "forget me" leaves nothing behind.
     #[doc(hidden)]
     pub async fn count_user_rows(&self, table: &str, user: &UserId) -> StoreResult<i64> {
-        let column = if table == "users" { "id" } else { "user_id" };
-        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1");
+        let filter = match table {
+            "users" => "id = $1",
+            // A turn belongs to its user through its conversation.
+            "turns" => "conversation_id IN (SELECT id FROM conversations WHERE user_id = $1)",
+            _ => "user_id = $1",
+        };
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {filter}");
         let (count,): (i64,) = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(user.as_str())

@@ -194,10 +194,9 @@ pub(super) use open_conversation;
 /// and each row finds its user's open conversation by a join. Its text never changes with the
 /// batch size, so it is prepared once (multi-row `VALUES` lists would be a new statement for
 /// every size). Ids come back in insertion order, which is `seq` order.
-const POSTGRES_INSERT: &str =
-    "INSERT INTO turns (conversation_id, user_id, command, command_at, reply,
+const POSTGRES_INSERT: &str = "INSERT INTO turns (conversation_id, command, command_at, reply,
         action, data, source, answered_by, status, replied_at, calculation)
-    SELECT c.id, r.user_id, r.command, r.command_at, r.reply, r.action, r.data, r.source,
+    SELECT c.id, r.command, r.command_at, r.reply, r.action, r.data, r.source,
         r.answered_by, r.status, r.replied_at, r.calculation
     FROM jsonb_to_recordset($1::jsonb) AS r(seq int, user_id text, command text,
         command_at timestamptz, reply text, action text, data text, source text,
@@ -206,10 +205,9 @@ const POSTGRES_INSERT: &str =
     ORDER BY r.seq
     RETURNING id, conversation_id";
 
-const SQLITE_INSERT: &str =
-    "INSERT INTO turns (conversation_id, user_id, command, command_at, reply,
+const SQLITE_INSERT: &str = "INSERT INTO turns (conversation_id, command, command_at, reply,
         action, data, source, answered_by, status, replied_at, calculation)
-    SELECT c.id, r.value ->> '$.user_id', r.value ->> '$.command', r.value ->> '$.command_at',
+    SELECT c.id, r.value ->> '$.command', r.value ->> '$.command_at',
         r.value ->> '$.reply', r.value ->> '$.action', r.value ->> '$.data', r.value ->> '$.source',
         r.value ->> '$.answered_by', r.value ->> '$.status', r.value ->> '$.replied_at',
         r.value ->> '$.calculation'

@@ -504,7 +504,7 @@ impl Turns {
             chat.grounding = inner.limits.consume_grounded_search().await?;
         }
         if online && !chat.grounding {
-            chat.tools = Skills::declarations();
+            chat.tools = Some(Skills::tools());
         }
         let skill_context = SkillContext {
             user: &request.user,
@@ -1002,6 +1002,26 @@ mod service_tests {
                 .as_deref(),
             Some("30")
         );
+    }
+
+    #[tokio::test]
+    async fn a_calculation_continues_within_the_lookback_and_not_beyond() {
+        let kit = kit(vec![], false).await;
+        kit.ask("5 + 10").await.unwrap();
+        let lookback = crate::store::CALCULATION_LOOKBACK as usize;
+        for _ in 1..lookback {
+            kit.ask("hello").await.unwrap();
+        }
+        assert_eq!(kit.ask("times 2").await.unwrap().reply, "30");
+        for _ in 0..lookback {
+            kit.ask("hello").await.unwrap();
+        }
+        let stale = kit.ask("times 2").await.unwrap();
+        assert_ne!(
+            stale.reply, "60",
+            "a result {lookback} turns back is not \"that\""
+        );
+        assert_eq!(kit.store.last_calculation(&kit.user).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -172,6 +172,96 @@ async fn upgrading_keeps_every_exchange(backend: Backend) {
 }
 on_both_backends!(upgrading_keeps_every_exchange);
 
+/// Turns written while `turns` still carried its own `user_id` (schema 4) keep their ids and
+/// stay the user's after the column goes: history, one turn by id, export, the calculator's
+/// previous result, and forgetting the user.
+async fn upgrading_to_lean_turns_keeps_every_turn(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::connect_lazy(&db.database_url(), 2);
+    assert_eq!(
+        store.migrate_up_to(Some(4)).await.unwrap(),
+        vec![1, 2, 3, 4]
+    );
+    store
+        .execute_raw(
+            "INSERT INTO users (id, created_at) VALUES ('u1', '2026-11-01T10:00:00+00:00');
+             INSERT INTO users (id, created_at) VALUES ('u2', '2026-11-01T10:00:00+00:00');
+             INSERT INTO sessions (token_hash, user_id, created_at, last_used_at)
+                 VALUES ('h1', 'u1', '2026-11-01T10:00:00+00:00', '2026-11-01T10:00:00+00:00');
+             INSERT INTO sessions (token_hash, user_id, created_at, last_used_at)
+                 VALUES ('h2', 'u2', '2026-11-01T10:00:00+00:00', '2026-11-01T10:00:00+00:00');
+             INSERT INTO conversations (user_id, started_at, ended_at)
+                 VALUES ('u1', '2026-11-01T10:00:00+00:00', '2026-11-01T11:00:00+00:00');
+             INSERT INTO conversations (user_id, started_at)
+                 VALUES ('u1', '2026-11-02T10:00:00+00:00');
+             INSERT INTO conversations (user_id, started_at)
+                 VALUES ('u2', '2026-11-02T10:00:00+00:00');",
+        )
+        .await
+        .unwrap();
+    let turn = |id: i64, conversation: i64, user: &str, command: &str, reply: &str, calc: &str| {
+        let calculation = if calc.is_empty() {
+            "NULL".to_owned()
+        } else {
+            format!("'{calc}'")
+        };
+        format!(
+            "INSERT INTO turns (conversation_id, user_id, command, command_at, reply, source,
+                                answered_by, status, replied_at, calculation)
+             VALUES ({conversation}, '{user}', '{command}', '2026-11-02T10:0{id}:00+00:00',
+                     '{reply}', 'rule', 'test', 'complete', '2026-11-02T10:0{id}:01+00:00',
+                     {calculation});"
+        )
+    };
+    let rows = [
+        turn(1, 1, "u1", "hello", "Hi there!", ""),
+        turn(2, 2, "u1", "5 + 10", "15", "15"),
+        turn(3, 3, "u2", "2 + 2", "4", "4"),
+        turn(4, 2, "u1", "thanks", "Any time.", ""),
+    ]
+    .concat();
+    store.execute_raw(&rows).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), vec![5]);
+
+    let u1 = store.user_for_token("h1").await.unwrap().unwrap();
+    let u2 = store.user_for_token("h2").await.unwrap().unwrap();
+    let history = store.history(&u1, 10).await.unwrap();
+    let ids: Vec<i64> = history.iter().map(|h| h.id).collect();
+    assert_eq!(ids, [4, 2, 1], "the user's turns, newest first, ids kept");
+    assert!(history.iter().all(|h| h.user_id == "u1"));
+    assert_eq!(store.turn(&u1, 2).await.unwrap().unwrap().reply, "15");
+    assert_eq!(
+        store.turn(&u1, 3).await.unwrap(),
+        None,
+        "another user's turn"
+    );
+    let export = store.export(&u1).await.unwrap();
+    let exported: Vec<(i64, usize)> = export.iter().map(|(c, t)| (c.id, t.len())).collect();
+    assert_eq!(exported, [(1, 1), (2, 2)]);
+    assert_eq!(
+        store.last_calculation(&u1).await.unwrap().as_deref(),
+        Some("15")
+    );
+    assert_eq!(
+        store.last_calculation(&u2).await.unwrap().as_deref(),
+        Some("4")
+    );
+    let columns = store.schema_columns().await.unwrap();
+    assert!(!columns["turns"].contains(&"user_id".to_owned()));
+
+    store.delete_user(&u1).await.unwrap();
+    assert!(store.history(&u1, 10).await.unwrap().is_empty());
+    assert_eq!(store.history(&u2, 10).await.unwrap().len(), 1);
+    // New rows need no user of their own: the conversation says whose they are.
+    store
+        .execute_raw("INSERT INTO turns (conversation_id, command, command_at, reply, source, status, replied_at)
+                      SELECT 3, 'left', command_at, 'over', source, status, replied_at FROM turns WHERE id = 3")
+        .await
+        .unwrap();
+    assert_eq!(store.history(&u2, 10).await.unwrap().len(), 2);
+}
+on_both_backends!(upgrading_to_lean_turns_keeps_every_turn);
+
 // --- What the model is sent ------------------------------------------------------------------
 
 fn contents_of(request: &ballsy_bench::fake_gemini::RecordedRequest) -> Vec<(String, String)> {
@@ -482,10 +572,17 @@ async fn forget_me_leaves_no_row_behind(backend: Backend) {
     let schema = store.schema_columns().await.unwrap();
     let tables: Vec<&String> = schema
         .iter()
-        .filter(|(table, columns)| *table == "users" || columns.iter().any(|c| c == "user_id"))
+        .filter(|(table, columns)| {
+            *table == "users"
+                || columns
+                    .iter()
+                    .any(|c| c == "user_id" || c == "conversation_id")
+        })
         .map(|(table, _)| table)
         .collect();
     assert!(tables.len() >= 5, "{tables:?}");
+    assert!(tables.iter().any(|t| *t == "turns"), "{tables:?}");
+    assert!(store.count_user_rows("turns", &user).await.unwrap() >= 3);
     let before: i64 = {
         let mut total = 0;
         for table in &tables {

@@ -261,7 +261,9 @@ enum Reader {
 
 impl Reader {
     async fn commands(&self, user_id: &str) -> anyhow::Result<Vec<String>> {
-        const SQL: &str = "SELECT command FROM turns WHERE user_id = $1 ORDER BY id";
+        const SQL: &str =
+            "SELECT t.command FROM turns t JOIN conversations c ON c.id = t.conversation_id
+             WHERE c.user_id = $1 ORDER BY t.id";
         let rows: Vec<(String,)> = match self {
             Reader::Sqlite(pool) => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?,
             Reader::Postgres(pool) => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?,
