@@ -39,6 +39,8 @@
  * window.__ballsy (frozen):
  *   state.deltaCount  response_delta frames received for the latest reply (reset per command)
  *   state.orbState, .connection, .listening, .speaking, .pending, .mode, .clientId, .muted,
+ *   state.turnState  the latest turn's state (js/conversation.js: sending|streaming|done|
+ *                    failed|cancelling|cancelled), null before the first
  *   state.settings (copy), state.spoken (recent chunks given to speechSynthesis)
  *   sentFrames        last 50 frames sent on the socket, parsed objects, oldest first
  *   socket            the VoiceSocket
@@ -60,6 +62,7 @@
 
 import { api, describeError, retrySeconds } from './js/api.js';
 import { ChatView, Bubble, safeHttpUrl, searchUrl } from './js/chat.js';
+import { Conversation } from './js/conversation.js';
 import { HistoryView } from './js/history.js';
 import { bindPrivacy } from './js/privacy.js';
 import { byTestId, backoffDelay, isInteractiveTarget, randomId, sleep } from './js/dom.js';
@@ -79,6 +82,8 @@ const TIMEZONE = (() => {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
 })();
 const REPLY_TIMEOUT_MS = 60_000;
+// How long an interrupted turn waits for the server's answer to the cancel.
+const CANCEL_GRACE_MS = 10_000;
 const REVIEW_KEY = 'ballsy.review';
 const MUTE_KEY = 'ballsy.muted';
 // Errors the server may send without an id that still belong to the command in flight.
@@ -93,11 +98,8 @@ const app = {
   limits: { max_command_chars: 1000, max_upload_bytes: 2_097_152, ws_idle_timeout_secs: 300 },
   deltaCount: 0,
   listening: false,
-  active: null, // the reply in progress (an entry, see newEntry)
-  pending: new Map(), // socket command id -> entry, until command_response / cancelled / error
   autoListenArmed: false,
   errorUntil: 0,
-  seq: 0,
   budgetNoticed: false,
   voiceOff: false, // set from the session: see applySession
   conversationId: null,
@@ -105,6 +107,8 @@ const app = {
 };
 
 const ui = new UI();
+// The turns in progress and awaited, each in one state (js/conversation.js).
+const turns = new Conversation();
 const settings = new Settings();
 const speaker = new Speaker(() => ({
   voice: settings.values.voice,
@@ -174,7 +178,7 @@ const liveMode = new LiveView({
 
 const socket = new VoiceSocket({
   url: () => `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/voice/${clientId.id}`,
-  canIdle: () => app.pending.size === 0 && !app.active,
+  canIdle: () => turns.idle,
 });
 
 // ---------- test handle ----------
@@ -185,7 +189,8 @@ const stateView = Object.freeze({
   get connection() { return socket.state; },
   get listening() { return app.listening; },
   get speaking() { return speaker.active; },
-  get pending() { return app.pending.size; },
+  get pending() { return turns.inFlight.size; },
+  get turnState() { return turns.latest?.state ?? null; },
   get mode() { return app.mode; },
   get clientId() { return clientId.id; },
   get settings() { return { ...settings.values }; },
@@ -213,7 +218,7 @@ function refresh() {
     : app.listening ? 'listening'
     : Date.now() < app.errorUntil ? 'error'
     : speaker.active ? 'speaking'
-    : app.active ? 'thinking'
+    : turns.active ? 'thinking'
     : 'idle';
   if (ui.orbState !== state) ui.setOrb(state);
 }
@@ -290,14 +295,8 @@ async function sessionReady(ms = 8000) {
 
 // ---------- conversation ----------
 
-function newEntry(text, bubble, fromVoice, location = null) {
-  const entry = {
-    id: `c${Date.now().toString(36)}-${++app.seq}`,
-    text, bubble, fromVoice, location,
-    via: null, streamed: '', deltas: 0,
-    done: false, cancelling: false, retried: false, busyRetried: false, timer: 0,
-  };
-  app.active = entry;
+function beginTurn(text, bubble, fromVoice, location = null) {
+  const entry = turns.begin({ text, bubble, fromVoice, location });
   app.deltaCount = 0;
   app.errorUntil = 0;
   speaker.begin();
@@ -324,20 +323,11 @@ function setMuted(on) {
   refresh();
 }
 
-function finishEntry(e) {
-  e.done = true;
-  clearTimeout(e.timer);
-  app.pending.delete(e.id);
-  if (app.active === e) app.active = null;
-}
-
 function armTimeout(e) {
-  clearTimeout(e.timer);
-  e.timer = setTimeout(() => {
-    if (e.done) return;
+  e.deadline(REPLY_TIMEOUT_MS, () => {
     if (e.via === 'ws' && socket.isOpen) socket.send({ type: 'cancel' });
     fail(e, { code: 'no_reply' });
-  }, REPLY_TIMEOUT_MS);
+  });
 }
 
 /** Send a typed (or transcribed) command. Returns false when nothing was sent. */
@@ -352,16 +342,16 @@ async function sendCommand(raw, { fromVoice = false, location = null } = {}) {
   speaker.prime();
   bargeIn();
   chat.add('user', text);
-  const entry = newEntry(text, chat.add('assistant', '', 'streaming'), fromVoice, location);
+  const entry = beginTurn(text, chat.add('assistant', '', 'streaming'), fromVoice, location);
   await deliver(entry);
   return true;
 }
 
 async function deliver(entry) {
   if (!(await sessionReady())) return fail(entry, { code: 'network' });
-  if (entry.done || entry.cancelling) return;
+  if (!entry.open) return;
   const open = await socket.ensureOpen(2500);
-  if (entry.done || entry.cancelling) return;
+  if (!entry.open) return;
   if (open && sendFrame(entry)) return;
   await sendHttp(entry);
 }
@@ -370,15 +360,14 @@ function sendFrame(entry) {
   const frame = { command: entry.text, timezone: TIMEZONE, id: entry.id };
   if (entry.location) frame.location = entry.location;
   if (!socket.send(frame)) return false;
-  entry.via = 'ws';
-  app.pending.set(entry.id, entry);
+  turns.sent(entry, 'ws');
   socket.touch();
   armTimeout(entry);
   return true;
 }
 
 async function sendHttp(entry) {
-  entry.via = 'http';
+  turns.sent(entry, 'http');
   try {
     const json = { command: entry.text, timezone: TIMEZONE };
     if (entry.location) json.location = entry.location;
@@ -391,15 +380,15 @@ async function sendHttp(entry) {
 
 /** A final reply (socket command_response data, or the HTTP body). */
 function complete(entry, data) {
-  if (!entry || entry.done) return;
-  finishEntry(entry);
+  const was = turns.settle(entry, 'done');
+  if (!was) return;
   const text = String(data.response ?? '');
   const stick = chat.nearBottom();
   const status = REPLY_STATUSES.has(data.status) ? data.status : 'complete';
   entry.bubble.setText(text);
   entry.bubble.setSource(data.source);
   entry.bubble.setStatus(status);
-  if (entry.cancelling) {
+  if (was === 'cancelling') {
     // The user interrupted, but the server finished first: show it, don't act on it.
     chat.changed(stick);
     refresh();
@@ -433,14 +422,14 @@ function offerRetry(entry) {
   b.onRetry(() => {
     b.restart();
     bargeIn();
-    deliver(newEntry(entry.text, b, entry.fromVoice, entry.location));
+    deliver(beginTurn(entry.text, b, entry.fromVoice, entry.location));
   });
 }
 
 function fail(entry, err) {
-  if (!entry || entry.done) return;
-  finishEntry(entry);
-  if (entry.cancelling) return refresh(); // stays "interrupted"
+  const was = turns.settle(entry, 'failed');
+  if (!was) return;
+  if (was === 'cancelling') return refresh(); // stays "interrupted"
   const msg = describeError(err, { maxChars: app.limits.max_command_chars });
   const b = entry.bubble;
   if (b.text) b.setStatus('failed', msg);
@@ -535,19 +524,15 @@ function noticeForSource(source) {
 
 /** Stop talking / streaming now. Returns true if anything was interrupted. */
 function bargeIn() {
-  const e = app.active;
   const wasSpeaking = speaker.active;
   app.autoListenArmed = false;
   speaker.stop();
   let cancelSent = false;
-  if (e && !e.done) {
-    e.cancelling = true;
-    app.active = null;
+  // It waits a little for 'cancelled' / 'command_response', then is given up on.
+  const e = turns.interrupt(CANCEL_GRACE_MS);
+  if (e) {
     e.bubble.setStatus('interrupted');
     if (e.via === 'ws' && socket.isOpen) cancelSent = socket.send({ type: 'cancel' });
-    // Wait a little for 'cancelled' / 'command_response', then forget it.
-    clearTimeout(e.timer);
-    e.timer = setTimeout(() => finishEntry(e), 10_000);
   }
   if (wasSpeaking && !cancelSent && socket.isOpen) socket.send({ type: 'cancel' });
   refresh();
@@ -556,21 +541,13 @@ function bargeIn() {
 
 // ---------- socket frames ----------
 
-function oldestPending(pred) {
-  for (const e of app.pending.values()) if (!e.done && pred(e)) return e;
-  return null;
-}
-
 function onFrame(msg) {
   const id = msg.id == null ? null : String(msg.id);
   switch (msg.type) {
     case 'response_delta': {
-      const e = id && app.pending.get(id);
-      if (!e || e.done || e.cancelling) return;
-      const delta = String(msg.delta ?? '');
-      e.deltas++;
-      if (e === app.active) app.deltaCount++;
-      e.streamed += delta;
+      const e = turns.get(id);
+      if (!e || !e.addDelta(String(msg.delta ?? ''))) return;
+      if (e === turns.active) app.deltaCount++;
       const stick = chat.nearBottom();
       e.bubble.setText(e.streamed);
       chat.changed(stick);
@@ -580,14 +557,14 @@ function onFrame(msg) {
       return;
     }
     case 'command_response': {
-      const e = id ? app.pending.get(id) : oldestPending(() => true);
+      const e = id ? turns.get(id) : turns.oldest();
       if (e) complete(e, msg.data || {});
       return;
     }
     case 'cancelled': {
-      const e = id ? app.pending.get(id) : oldestPending((x) => x.cancelling);
+      const e = id ? turns.get(id) : turns.oldest((x) => x.state === 'cancelling');
       if (!e) return;
-      finishEntry(e);
+      turns.settle(e, 'cancelled');
       e.bubble.setStatus('interrupted');
       refresh();
       return;
@@ -618,7 +595,7 @@ function onTurnSynced(messages) {
   const stick = chat.nearBottom();
   const nodes = renderMessages(messages);
   // A reply streaming here started after that turn; keep it last.
-  const active = app.active?.bubble.el;
+  const active = turns.active?.bubble.el;
   const anchor = active?.isConnected ? active.previousElementSibling : null;
   chat.insert(nodes, anchor?.dataset.role === 'user' ? anchor : null);
   chat.changed(stick);
@@ -626,18 +603,17 @@ function onTurnSynced(messages) {
 
 function onSocketError(msg, id) {
   const err = { code: msg.code, message: msg.message, retry_after_ms: msg.retry_after_ms };
-  let e = id ? app.pending.get(id) : null;
-  if (!e && !id && COMMAND_ERRORS.has(msg.code)) e = oldestPending((x) => !x.cancelling);
-  if (e && e.cancelling) {
-    finishEntry(e);
+  let e = turns.get(id);
+  if (!e && !id && COMMAND_ERRORS.has(msg.code)) e = turns.oldest((x) => x.state !== 'cancelling');
+  if (e && e.state === 'cancelling') {
+    turns.settle(e, 'cancelled');
     return;
   }
-  if (e && msg.code === 'busy' && !e.busyRetried) {
+  if (e && msg.code === 'busy' && e.mayResend('busy')) {
     // Most likely the previous reply is still being cancelled: try once more shortly.
-    e.busyRetried = true;
     setTimeout(() => {
-      if (e.done || e.cancelling) return;
-      app.pending.delete(e.id);
+      if (!e.open) return;
+      turns.unsent(e);
       if (!sendFrame(e)) sendHttp(e);
     }, 600);
     return;
@@ -649,21 +625,16 @@ function onSocketError(msg, id) {
 
 function onSocketClose({ code }) {
   if (code === 1009) ui.toast('That message was too big to send.', { tone: 'error' });
-  for (const e of [...app.pending.values()]) {
-    if (e.done) continue;
-    if (e.cancelling) {
-      finishEntry(e);
+  for (const e of [...turns.inFlight.values()]) {
+    if (e.state === 'cancelling') {
+      turns.settle(e, 'cancelled');
       continue;
     }
-    app.pending.delete(e.id);
-    clearTimeout(e.timer);
-    if (e.deltas > 0 || e.retried) {
-      // Part of the answer arrived: resending could duplicate it. Let the person decide.
-      fail(e, { code: 'connection_lost' });
-    } else {
-      e.retried = true;
-      sendHttp(e);
-    }
+    turns.unsent(e);
+    e.clearDeadline();
+    // Once part of the answer arrived, resending could duplicate it: the person decides.
+    if (e.mayResend('connection_lost')) sendHttp(e);
+    else fail(e, { code: 'connection_lost' });
   }
   refresh();
 }
@@ -749,11 +720,11 @@ function onTalk() {
 }
 
 function maybeAutoListen() {
-  if (!app.autoListenArmed || speaker.active || app.active || app.listening) return;
+  if (!app.autoListenArmed || speaker.active || turns.active || app.listening) return;
   app.autoListenArmed = false;
   if (!settings.values.auto_listen || listener.kind !== 'speech' || document.visibilityState !== 'visible') return;
   setTimeout(() => {
-    if (!speaker.active && !app.active && !app.listening && !dialog.open) startListening();
+    if (!speaker.active && !turns.active && !app.listening && !dialog.open) startListening();
   }, 300);
 }
 
@@ -775,8 +746,8 @@ async function uploadVoice(blob) {
   }
   bargeIn();
   const user = chat.add('user', 'Transcribing…', 'streaming');
-  const entry = newEntry('', chat.add('assistant', '', 'streaming'), true);
-  entry.via = 'http';
+  const entry = beginTurn('', chat.add('assistant', '', 'streaming'), true);
+  turns.sent(entry, 'http');
   if (!(await sessionReady())) {
     user.setStatus('failed');
     return fail(entry, { code: 'network' });
@@ -858,8 +829,7 @@ function showConversation(r) {
 function dropInFlight() {
   bargeIn();
   endListening();
-  for (const e of [...app.pending.values()]) finishEntry(e);
-  if (app.active) finishEntry(app.active);
+  turns.dropAll();
   refresh();
 }
 
