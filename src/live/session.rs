@@ -17,6 +17,10 @@
 //! * **Budgets**: the session's wall time (Gemini bills silence too) is charged to the user's
 //!   and the service's daily Live seconds every `charge_interval` and when it ends; the session
 //!   ends when either runs out, and after a minute in which nobody spoke.
+//! * **Memory**: a task's future is allocated at its largest state for the task's whole life,
+//!   so the store calls a session makes now and then (settings, handles, usage, storing an
+//!   exchange) are boxed: their futures, several KiB each, exist only while they run. A test
+//!   holds the resident futures under a bound.
 
 use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU32;
@@ -162,11 +166,12 @@ impl LiveSession {
             .charge(used.saturating_sub(charged).as_secs_f64().ceil() as u64)
             .await;
         if !ending.keep_handle
-            && let Err(error) = self
-                .state
-                .store()
-                .clear_live_handle(&self.peer.user, &self.peer.client_id)
-                .await
+            && let Err(error) = Box::pin(
+                self.state
+                    .store()
+                    .clear_live_handle(&self.peer.user, &self.peer.client_id),
+            )
+            .await
         {
             tracing::warn!(%error, "could not forget a Live session");
         }
@@ -188,7 +193,7 @@ async fn charge(state: &AppState, user: &UserId, seconds: u64) -> Option<u64> {
         per_user_secs: u64::from(live.daily_minutes_per_user) * 60,
         total_secs: u64::from(live.daily_minutes_total) * 60,
     };
-    match state.store().charge_live(limits, seconds).await {
+    match Box::pin(state.store().charge_live(limits, seconds)).await {
         Ok(budget) => Some(budget.remaining_secs),
         Err(error) => {
             tracing::warn!(%error, "could not charge Live time");
@@ -213,9 +218,11 @@ struct Relay<'a> {
     held_bytes: usize,
     exchange: Exchange,
     tools_pending: HashSet<String>,
+    // Boxed: the channel allocates room for 32 messages when it is made, and a session that
+    // never calls a tool should not pay for 32 outcomes.
     tool_results: (
-        mpsc::UnboundedSender<ToolDone>,
-        mpsc::UnboundedReceiver<ToolDone>,
+        mpsc::UnboundedSender<Box<ToolDone>>,
+        mpsc::UnboundedReceiver<Box<ToolDone>>,
     ),
     language: String,
     voice: String,
@@ -261,23 +268,21 @@ impl<'a> Relay<'a> {
     ) -> (Ending, Duration) {
         let state = self.session.state.clone();
         let store = state.store().clone();
-        match store.settings(self.user()).await {
+        match Box::pin(store.settings(self.user())).await {
             Ok(settings) => {
                 self.language = settings.language;
                 self.voice = settings.voice;
             }
             Err(error) => tracing::warn!(%error, "could not read settings; Live uses defaults"),
         }
-        self.handle = match store
-            .live_handle(self.user(), &self.session.peer.client_id)
-            .await
-        {
-            Ok(handle) => handle,
-            Err(error) => {
-                tracing::warn!(%error, "could not read a Live resumption handle");
-                None
-            }
-        };
+        self.handle =
+            match Box::pin(store.live_handle(self.user(), &self.session.peer.client_id)).await {
+                Ok(handle) => handle,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read a Live resumption handle");
+                    None
+                }
+            };
         let saver = spawn_handle_saver(
             state.clone(),
             self.session.peer.user.clone(),
@@ -504,11 +509,10 @@ impl<'a> Relay<'a> {
             Recovery::Fresh => {
                 self.handle = None;
                 self.save_handle.send_replace(None);
-                if let Err(error) = self
-                    .state()
-                    .store()
-                    .clear_live_handle(self.user(), &self.session.peer.client_id)
-                    .await
+                let store = self.state().store();
+                if let Err(error) =
+                    Box::pin(store.clear_live_handle(self.user(), &self.session.peer.client_id))
+                        .await
                 {
                     tracing::warn!(%error, "could not forget a Live session");
                 }
@@ -688,11 +692,9 @@ impl<'a> Relay<'a> {
             let tokens = usage["totalTokenCount"].as_u64().unwrap_or(0);
             if tokens > 0 {
                 let day = Utc::now().format("%Y-%m-%d").to_string();
-                if let Err(error) = self
-                    .state()
-                    .store()
-                    .record_live_tokens(self.user(), &day, tokens)
-                    .await
+                let store = self.state().store();
+                if let Err(error) =
+                    Box::pin(store.record_live_tokens(self.user(), &day, tokens)).await
                 {
                     tracing::warn!(%error, "could not record Live usage");
                 }
@@ -741,13 +743,18 @@ impl<'a> Relay<'a> {
                 };
                 let outcome = skills.call(&name, &args, &ctx).await;
                 tracing::info!(tool = %name, rule = outcome.rule, "Live tool call");
-                let _ = results.send(ToolDone { id, name, outcome });
+                let _ = results.send(Box::new(ToolDone { id, name, outcome }));
             }
             .instrument(tracing::Span::current()),
         );
     }
 
-    async fn on_tool_done(&mut self, sink: &mut BrowserSink, done: ToolDone) -> Result<(), Ending> {
+    async fn on_tool_done(
+        &mut self,
+        sink: &mut BrowserSink,
+        done: Box<ToolDone>,
+    ) -> Result<(), Ending> {
+        let done = *done;
         // A call Gemini cancelled meanwhile gets no answer and shows no card.
         if !self.tools_pending.remove(&done.id) {
             return Ok(());
@@ -800,7 +807,8 @@ impl<'a> Relay<'a> {
             replied_at: now,
             calculation: exchange.calculation,
         };
-        match tokio::time::timeout(STORE_TIMEOUT, self.state().store().record_turn(record)).await {
+        let store = self.state().store();
+        match tokio::time::timeout(STORE_TIMEOUT, Box::pin(store.record_turn(record))).await {
             Ok(Ok(turn)) => {
                 let origin = self.session.peer.client_id.clone();
                 self.state().hub().publish(
@@ -821,24 +829,27 @@ fn spawn_handle_saver(
     state: AppState,
     user: UserId,
     client_id: String,
-    mut handles: watch::Receiver<Option<String>>,
+    handles: watch::Receiver<Option<String>>,
 ) -> JoinHandle<()> {
-    tokio::spawn(
-        async move {
-            while handles.changed().await.is_ok() {
-                let handle = handles.borrow_and_update().clone();
-                let Some(handle) = handle else { continue };
-                if let Err(error) = state
-                    .store()
-                    .save_live_handle(&user, &client_id, &handle, Utc::now())
-                    .await
-                {
-                    tracing::warn!(%error, "could not save a Live resumption handle");
-                }
-            }
+    tokio::spawn(save_handles(state, user, client_id, handles).instrument(tracing::Span::current()))
+}
+
+async fn save_handles(
+    state: AppState,
+    user: UserId,
+    client_id: String,
+    mut handles: watch::Receiver<Option<String>>,
+) {
+    while handles.changed().await.is_ok() {
+        let handle = handles.borrow_and_update().clone();
+        let Some(handle) = handle else { continue };
+        let saving = state
+            .store()
+            .save_live_handle(&user, &client_id, &handle, Utc::now());
+        if let Err(error) = Box::pin(saving).await {
+            tracing::warn!(%error, "could not save a Live resumption handle");
         }
-        .instrument(tracing::Span::current()),
-    )
+    }
 }
 
 type Connecting = JoinHandle<Result<(upstream::Sink, upstream::Stream), LiveError>>;
@@ -921,4 +932,53 @@ async fn close_browser(sink: &mut BrowserSink, close: Option<(u16, String)>) {
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn future_size_2<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn future_size_4<A, B, C, D, F: Future>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn future_size_5<A, B, C, D, E, F: Future>(_: impl FnOnce(A, B, C, D, E) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn future_size_3<A, B, C, F: Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// The futures that live as long as a Live session, the socket's task (which holds the
+    /// relay loop) and the handle saver, are what every open session costs before any buffer.
+    /// Each must stay smaller than one write transaction it makes would be if it were not
+    /// boxed: an unboxed one would make the whole session pay for it for its whole life.
+    #[test]
+    fn resident_futures_of_a_live_session_stay_small() {
+        let socket_task = future_size_2(LiveSession::run);
+        let saver = future_size_4(save_handles);
+        let charging = future_size_3(Store::charge_live);
+        let recording_usage = future_size_4(Store::record_live_tokens);
+        let saving_a_handle = future_size_5(Store::save_live_handle);
+        eprintln!(
+            "LiveSession::run {socket_task} B, save_handles {saver} B; Store::charge_live \
+             {charging} B, record_live_tokens {recording_usage} B, save_live_handle \
+             {saving_a_handle} B"
+        );
+        let smallest_write = charging.min(recording_usage);
+        assert!(
+            socket_task < smallest_write,
+            "the socket task ({socket_task} B) holds a write transaction ({smallest_write} B)"
+        );
+        assert!(
+            saver < saving_a_handle,
+            "the handle saver ({saver} B) holds the save itself ({saving_a_handle} B)"
+        );
+    }
 }

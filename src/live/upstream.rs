@@ -28,7 +28,7 @@ const VERTEX_PATH: &str = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/Bi
 /// From the TCP connect to `setupComplete`.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The upstream socket's read buffer (see `open`).
-const UPSTREAM_READ_BUFFER: usize = 8 * 1024;
+const UPSTREAM_READ_BUFFER: usize = 4 * 1024;
 /// One server message: a model audio chunk is tens of KiB of base64; anything near this is
 /// not a Live message.
 const MAX_UPSTREAM_MESSAGE: usize = 4 * 1024 * 1024;
