@@ -75,7 +75,7 @@ macro_rules! env_vars {
 env_vars! {
     PORT = Value("8080"), "TCP port to listen on (0.0.0.0). Cloud Run injects it.";
     DATABASE_URL = Value("sqlite://ballsy.db"), "postgres://USER:PASS@HOST:5432/DB, postgresql+psycopg2://USER:PASS@/DB?host=/cloudsql/CONNECTION_NAME, sqlite://FILE or sqlite::memory:.";
-    DATABASE_MAX_CONNECTIONS = Value("5"), "Connection pool size per process. Keep max_instances x this under the Cloud SQL limit (about 25 on db-f1-micro).";
+    DATABASE_MAX_CONNECTIONS = Value("5"), "Connection pool size per process. Keep max_instances x this under the Cloud SQL limit (about 25 on db-f1-micro). On SQLite this many connections read and one more does every write.";
     MIGRATE_ON_START = Value("true"), "Apply pending migrations when `serve` starts (Postgres takes an advisory lock, so instances can start together).";
     GEMINI_API_KEY = Unset("(unset: offline assistant)"), "Gemini Developer API key, sent in the x-goog-api-key header. Without it (and without GEMINI_BACKEND=vertex) Ballsy runs its labelled offline model.";
     GEMINI_BACKEND = Value("developer-api"), "developer-api (API key) or vertex (Vertex AI with the service account's token from the metadata server; needs GOOGLE_CLOUD_PROJECT).";

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{BeginWrite, Store, StoreError, StoreResult, UserId, with_pool, writer};
+use super::{
+    BeginWrite, Store, StoreError, StoreResult, UserId, with_pool, with_write_pool, writer,
+};
 use crate::assistant::Action;
 use crate::conversation::{Status, StoredTurn, TurnId, TurnRecord};
 
@@ -250,7 +252,7 @@ impl Store {
         })?;
         let (id, started_at) = match existing {
             Some(found) => found,
-            None => with_pool!(self, |pool| {
+            None => with_write_pool!(self, |pool| {
                 let now = Utc::now();
                 let mut tx = pool.begin_write().await?;
                 let id = writer::open_conversation!(tx, user.as_str(), now).await?;
@@ -295,7 +297,7 @@ impl Store {
     #[tracing::instrument(skip_all, err)]
     pub async fn start_new_conversation(&self, user: &UserId) -> StoreResult<(i64, Option<i64>)> {
         let now = Utc::now();
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let ended: Option<(i64,)> = sqlx::query_as(
                 "UPDATE conversations SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL
@@ -323,7 +325,7 @@ impl Store {
     #[tracing::instrument(skip_all, err)]
     pub async fn reopen_conversation(&self, user: &UserId, id: i64) -> StoreResult<Option<i64>> {
         let now = Utc::now();
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let target: Option<(i64,)> =
                 sqlx::query_as("SELECT id FROM conversations WHERE id = $1 AND user_id = $2")
@@ -498,7 +500,7 @@ impl Store {
     /// Deletes turns older than `cutoff` and ended conversations left empty (RETENTION_DAYS).
     #[tracing::instrument(skip_all, err)]
     pub async fn delete_turns_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let turns = sqlx::query("DELETE FROM turns WHERE replied_at < $1")
                 .bind(cutoff)
                 .execute(pool)

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
-use super::{BeginWrite, Store, StoreError, StoreResult, UserId, with_pool};
+use super::{BeginWrite, Store, StoreError, StoreResult, UserId, with_write_pool};
 
 /// Token → user lookups cached in process; bounded by clearing when full.
 const IDENTITY_CACHE_CAPACITY: usize = 50_000;
@@ -49,7 +49,7 @@ impl Store {
     pub async fn create_identity(&self, token_hash: &str) -> StoreResult<UserId> {
         let user = UserId::generate();
         let now = Utc::now();
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query("INSERT INTO users (id, created_at) VALUES ($1, $2)")
                 .bind(user.as_str())
@@ -89,7 +89,7 @@ impl Store {
             }
         }
         let cutoff = now - self.inner.sessions.ttl;
-        let found: Option<(String,)> = with_pool!(self, |pool| {
+        let found: Option<(String,)> = with_write_pool!(self, |pool| {
             sqlx::query_as(
                 "UPDATE sessions SET last_used_at = $3
                  WHERE token_hash = $1 AND last_used_at > $2
@@ -118,7 +118,7 @@ impl Store {
     /// and forgets their sessions in this process.
     #[tracing::instrument(skip_all, err)]
     pub async fn delete_user(&self, user: &UserId) -> StoreResult<()> {
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             // Rows keyed by user id without a foreign key (counters) go explicitly.
             for key in [
@@ -155,7 +155,7 @@ impl Store {
     pub async fn prune_identities(&self, now: DateTime<Utc>) -> StoreResult<Pruned> {
         let session_cutoff = now - self.inner.sessions.ttl;
         let unused_cutoff = now - self.inner.sessions.unused_identity_ttl;
-        let pruned = with_pool!(self, |pool| {
+        let pruned = with_write_pool!(self, |pool| {
             let sessions = sqlx::query("DELETE FROM sessions WHERE last_used_at <= $1")
                 .bind(session_cutoff)
                 .execute(pool)

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, Store, StoreError, StoreResult, UserId, with_pool};
+use super::{BeginWrite, Store, StoreError, StoreResult, UserId, with_pool, with_write_pool};
 
 /// Google keeps a resumption handle valid this long after its session ends.
 pub const HANDLE_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(2);
@@ -62,7 +62,7 @@ impl Store {
             return Ok(LiveBudget { remaining_secs: 0 });
         }
         let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut remaining = u64::MAX;
             for (key, limit) in &keys {
@@ -105,7 +105,7 @@ impl Store {
         tokens: u64,
     ) -> StoreResult<()> {
         let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for key in [format!("live_tokens:{user}"), "live_tokens:*".to_owned()] {
                 sqlx::query(
@@ -150,7 +150,7 @@ impl Store {
         handle: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO live_sessions (user_id, client_id, handle, updated_at)
@@ -177,7 +177,7 @@ impl Store {
     /// Forgets a handle Google no longer knows (or a session that ended on purpose).
     #[tracing::instrument(skip_all, err)]
     pub async fn clear_live_handle(&self, user: &UserId, client_id: &str) -> StoreResult<()> {
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             sqlx::query("DELETE FROM live_sessions WHERE user_id = $1 AND client_id = $2")
                 .bind(user.as_str())
                 .bind(client_id)

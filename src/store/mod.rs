@@ -171,20 +171,52 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub(crate) enum Pool {
     Postgres(PgPool),
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
+}
+
+/// SQLite admits one writer at a time. A connection that finds the write lock taken sleeps in
+/// SQLite's busy handler, in steps of 1, 2, 5 … up to 100 ms, and retries; it is not woken
+/// when the lock is freed. With the group-commit writer, budget counters and sessions all
+/// writing through one pool, those sleeps put tens of milliseconds on the turns that wait
+/// behind them. So every write goes through a pool of one connection, where writers queue
+/// and are woken in order as soon as the previous one commits; reads, which WAL never blocks,
+/// use the other pool.
+#[derive(Clone)]
+pub(crate) struct SqlitePools {
+    read: SqlitePool,
+    write: SqlitePool,
 }
 
 /// Runs the same body against whichever pool this store has; the body is type-checked once per
-/// backend, so the SQL must be valid for both (tests run on both).
+/// backend, so the SQL must be valid for both (tests run on both). For statements that only
+/// read; see `with_write_pool!`.
 macro_rules! with_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.inner.pool {
             $crate::store::Pool::Postgres($pool) => $body,
-            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Sqlite(pools) => {
+                let $pool = &pools.read;
+                $body
+            }
         }
     };
 }
 pub(crate) use with_pool;
+
+/// `with_pool!` for a body that writes: on SQLite it runs on the one writing connection (see
+/// [`SqlitePools`]).
+macro_rules! with_write_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.inner.pool {
+            $crate::store::Pool::Postgres($pool) => $body,
+            $crate::store::Pool::Sqlite(pools) => {
+                let $pool = &pools.write;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_write_pool;
 
 /// Write transactions on SQLite must take the write lock up front (`BEGIN IMMEDIATE`):
 /// a deferred transaction that reads first and then writes fails with SQLITE_BUSY at once,
@@ -225,6 +257,7 @@ pub struct Store {
 struct StoreInner {
     pool: Pool,
     writer: writer::WriterHandle,
+    budgets: counters::BudgetWriter,
     identities: Mutex<HashMap<String, identity::CachedIdentity>>,
     sessions: SessionPolicy,
 }
@@ -261,34 +294,38 @@ impl Store {
                 let (options, pool_options) = match target {
                     SqliteTarget::File(path) => (
                         options.filename(path).create_if_missing(true),
-                        SqlitePoolOptions::new().max_connections(max_connections),
+                        SqlitePoolOptions::new(),
                     ),
                     // A shared in-memory database lives as long as one connection does; keep
-                    // one open forever.
+                    // one open forever in each pool.
                     SqliteTarget::Memory => (
                         options
                             .filename(format!("file:ballsy-memory-{}", uuid::Uuid::new_v4()))
                             .in_memory(true)
                             .shared_cache(true),
                         SqlitePoolOptions::new()
-                            .max_connections(max_connections)
                             .min_connections(1)
                             .idle_timeout(None)
                             .max_lifetime(None),
                     ),
                 };
-                Pool::Sqlite(
-                    pool_options
-                        .acquire_timeout(ACQUIRE_TIMEOUT)
-                        .connect_lazy_with(options),
-                )
+                let pool_options = pool_options.acquire_timeout(ACQUIRE_TIMEOUT);
+                Pool::Sqlite(SqlitePools {
+                    read: pool_options
+                        .clone()
+                        .max_connections(max_connections)
+                        .connect_lazy_with(options.clone()),
+                    write: pool_options.max_connections(1).connect_lazy_with(options),
+                })
             }
         };
         let writer = writer::spawn(pool.clone());
+        let budgets = counters::BudgetWriter::spawn(pool.clone());
         Store {
             inner: Arc::new(StoreInner {
                 pool,
                 writer,
+                budgets,
                 identities: Mutex::new(HashMap::new()),
                 sessions,
             }),
@@ -319,7 +356,7 @@ impl Store {
     #[tracing::instrument(skip_all, err)]
     pub async fn migrate_up_to(&self, target: Option<i64>) -> StoreResult<Vec<i64>> {
         let migrator = self.migrator();
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut pooled = pool.acquire().await?;
             let conn = &mut *pooled;
             // The lock is taken here as well as inside `run_direct` (advisory locks nest per
@@ -360,13 +397,19 @@ impl Store {
     /// Waits for queued writes, then closes all connections.
     pub async fn close(&self) {
         self.inner.writer.close().await;
-        with_pool!(self, |pool| pool.close().await)
+        match &self.inner.pool {
+            Pool::Postgres(pool) => pool.close().await,
+            Pool::Sqlite(pools) => {
+                pools.write.close().await;
+                pools.read.close().await;
+            }
+        }
     }
 
     /// Runs raw SQL (introspection and fixtures of the test kit, never request handling).
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
                 .execute(pool)
                 .await?;
@@ -389,12 +432,12 @@ impl Store {
                 .fetch_all(pool)
                 .await?
             }
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(pools) => {
                 sqlx::query_as(
                     "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
                      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
                 )
-                .fetch_all(pool)
+                .fetch_all(&pools.read)
                 .await?
             }
         };

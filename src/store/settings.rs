@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sqlx::FromRow;
 
-use super::{BeginWrite, Store, StoreError, StoreResult, UserId, with_pool};
+use super::{BeginWrite, Store, StoreError, StoreResult, UserId, with_pool, with_write_pool};
 
 /// When the page reads replies aloud.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -193,7 +193,7 @@ impl Store {
              RETURNING ",
             columns!()
         );
-        let row: SettingsRow = with_pool!(self, |pool| {
+        let row: SettingsRow = with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO settings (user_id, updated_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{BeginWrite, Pool, Store, StoreError, StoreResult, UserId, with_pool};
+use super::{BeginWrite, Pool, Store, StoreError, StoreResult, UserId, with_pool, with_write_pool};
 
 /// At most this many pending per user.
 pub const MAX_PENDING_TIMERS: i64 = 20;
@@ -85,7 +85,7 @@ impl Store {
             "INSERT INTO timers (user_id, kind, label, created_at, due_at, duration_s)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         );
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let (pending,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM timers WHERE user_id = $1 AND status = 'pending'",
@@ -132,7 +132,7 @@ impl Store {
     #[tracing::instrument(skip_all, err)]
     pub async fn cancel_timers(&self, user: &UserId, ids: &[i64]) -> StoreResult<Vec<i64>> {
         let mut cancelled = Vec::new();
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for id in ids {
                 let row: Option<(i64,)> = sqlx::query_as(
@@ -155,7 +155,7 @@ impl Store {
     /// instance's update takes it is the only one that rings it.
     #[tracing::instrument(skip_all, err)]
     pub async fn claim_due_timers(&self, now: DateTime<Utc>) -> StoreResult<Vec<DueTimer>> {
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             sqlx::query_as(
                 "UPDATE timers SET status = 'fired', fired_at = $1
                  WHERE status = 'pending' AND due_at <= $1
@@ -184,7 +184,7 @@ impl Store {
     /// Notes that a page received a fired timer.
     #[tracing::instrument(skip_all, err)]
     pub async fn mark_timer_delivered(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
-        with_pool!(self, |pool| {
+        with_write_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE timers SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL",
             )
@@ -205,7 +205,7 @@ impl Store {
              WHERE user_id = $1 AND status = 'fired' AND delivered_at IS NULL
              RETURNING {COLUMNS}"
         );
-        let rows: Vec<TimerRow> = with_pool!(self, |pool| {
+        let rows: Vec<TimerRow> = with_write_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(user.as_str())
                 .fetch_all(pool)

@@ -305,7 +305,7 @@ macro_rules! write_together_body {
 async fn write_together(pool: &Pool, records: &[&TurnRecord]) -> Result<Vec<Written>, WriteError> {
     match pool {
         Pool::Postgres(pool) => write_together_body!(pool, POSTGRES_INSERT, records),
-        Pool::Sqlite(pool) => write_together_body!(pool, SQLITE_INSERT, records),
+        Pool::Sqlite(pools) => write_together_body!(&pools.write, SQLITE_INSERT, records),
     }
 }
 
@@ -366,7 +366,7 @@ macro_rules! write_one_by_one_body {
 async fn write_one_by_one(pool: &Pool, records: &[&TurnRecord]) -> Vec<StoreResult<Written>> {
     match pool {
         Pool::Postgres(pool) => write_one_by_one_body!(pool, POSTGRES_INSERT, records),
-        Pool::Sqlite(pool) => write_one_by_one_body!(pool, SQLITE_INSERT, records),
+        Pool::Sqlite(pools) => write_one_by_one_body!(&pools.write, SQLITE_INSERT, records),
     }
 }
 

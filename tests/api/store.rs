@@ -177,6 +177,75 @@ async fn ai_budget_counts_are_atomic_under_concurrency(backend: Backend) {
 }
 on_both_backends!(ai_budget_counts_are_atomic_under_concurrency);
 
+/// Questions asked at the same moment are charged in one transaction; within it a question
+/// refused by a later counter (the service's) must give back the ones it had already moved
+/// (its user's, its network's), or the refused would still be billed.
+async fn a_batch_of_questions_charges_each_all_or_nothing(backend: Backend) {
+    let (store, _db) = migrated_store(backend).await;
+    let day = "2026-12-03";
+    let mut users = Vec::new();
+    for n in 0..4 {
+        users.push(
+            store
+                .create_identity(&hash_token(&format!("batch-{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            let user = users[i % users.len()].clone();
+            tokio::spawn(async move {
+                let budget = BudgetKeys {
+                    user: &user,
+                    network: if i % 2 == 0 {
+                        "192.0.2.1"
+                    } else {
+                        "2001:db8::"
+                    },
+                    day,
+                    per_user: 4,
+                    per_network: 1_000_000,
+                    total: 11,
+                };
+                (
+                    user.clone(),
+                    store.consume_ai_request(budget).await.unwrap(),
+                )
+            })
+        })
+        .collect();
+    let mut granted = BTreeMap::<String, i64>::new();
+    let mut refusals = BTreeMap::<String, usize>::new();
+    for task in tasks {
+        let (user, outcome) = task.await.unwrap();
+        match outcome {
+            Budget::Granted => *granted.entry(user.to_string()).or_default() += 1,
+            other => *refusals.entry(format!("{other:?}")).or_default() += 1,
+        }
+    }
+    let total: i64 = granted.values().sum();
+    assert_eq!(total, 11, "the service's limit: {granted:?} {refusals:?}");
+    assert!(granted.values().all(|&n| n <= 4), "{granted:?}");
+    assert_eq!(refusals.values().sum::<usize>(), 29, "{refusals:?}");
+    assert_eq!(store.ai_usage("*", day).await.unwrap(), 11);
+    for user in &users {
+        assert_eq!(
+            store.ai_usage(user.as_str(), day).await.unwrap(),
+            granted.get(&user.to_string()).copied().unwrap_or(0),
+            "a refused question moved {user}'s counter"
+        );
+    }
+    let networks = store.ai_usage("ip:192.0.2.1", day).await.unwrap()
+        + store.ai_usage("ip:2001:db8::", day).await.unwrap();
+    assert_eq!(
+        networks, 11,
+        "a refused question moved its network's counter"
+    );
+}
+on_both_backends!(a_batch_of_questions_charges_each_all_or_nothing);
+
 async fn shared_rate_limit_follows_gcra(backend: Backend) {
     let (store, _db) = migrated_store(backend).await;
     // One request per second, burst of 3.
