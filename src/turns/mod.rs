@@ -345,11 +345,13 @@ impl Turns {
                     timezone: context.timezone,
                     location: request.location,
                 };
-                Outcome::skill(inner.skills.run(skill, &ctx).await)
+                Outcome::skill(Box::pin(inner.skills.run(skill, &ctx)).await)
             }
+            // Boxed, as the skills are: the model's streaming call is by far the largest state
+            // of a turn, and a rule command, the common case, should not carry (and copy, each
+            // time its task is spawned) room for it.
             Routed::Ask(question) => {
-                self.ask(&request, &question, &context, on_delta, cancel)
-                    .await?
+                Box::pin(self.ask(&request, &question, &context, on_delta, cancel)).await?
             }
         };
         let record = TurnRecord {
@@ -831,6 +833,27 @@ fn last_full_sentence(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn future_size_4<A, B, C, D, F: Future>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn future_size_6<A, B, C, D, E, G, F: Future>(_: impl FnOnce(A, B, C, D, E, G) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every command's task holds a turn's future, so a rule command must not pay for the
+    /// model call's state (the socket copies the future when it spawns the task).
+    #[test]
+    fn a_turn_future_does_not_hold_the_model_call() {
+        let turn = future_size_4(Turns::run);
+        let model_call = future_size_6(Turns::ask);
+        eprintln!("Turns::run {turn} B, Turns::ask {model_call} B");
+        assert!(
+            turn < model_call,
+            "a turn ({turn} B) holds the model call ({model_call} B)"
+        );
+    }
 
     #[test]
     fn truncated_answers_end_at_their_last_full_sentence() {
