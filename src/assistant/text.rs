@@ -107,12 +107,11 @@ pub fn contains_phrase(haystack: &str, phrase: &str) -> bool {
 
 /// Whether `words` starts with the space-separated words of `phrase`.
 pub(crate) fn starts_with_words(words: &[String], phrase: &str) -> bool {
-    let phrase_words: Vec<&str> = phrase.split(' ').collect();
-    words.len() >= phrase_words.len()
-        && words
-            .iter()
-            .zip(&phrase_words)
-            .all(|(word, expected)| word == expected)
+    // Called for every phrase at every position of every command: no allocation here.
+    let mut words = words.iter();
+    phrase
+        .split(' ')
+        .all(|expected| words.next().is_some_and(|word| word == expected))
 }
 
 /// Whether `words` is exactly the space-separated words of `phrase`.

@@ -13,6 +13,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use std::fmt::Write as _;
+
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -34,9 +36,17 @@ pub type Written = (TurnId, i64);
 
 type Done = oneshot::Sender<StoreResult<Written>>;
 
+/// A turn waiting for its batch, with its row already serialized: the writer is the one
+/// serial step every turn goes through, so the per-turn work happens in each turn's own task.
+struct Queued {
+    record: TurnRecord,
+    /// The row as a JSON object (`Row`), without its position in the batch.
+    row: String,
+}
+
 enum Message {
     Write {
-        record: Box<TurnRecord>,
+        turn: Box<Queued>,
         deadline: Instant,
         done: Done,
     },
@@ -51,8 +61,9 @@ pub(super) struct WriterHandle {
 impl WriterHandle {
     pub(super) async fn submit(&self, record: TurnRecord) -> StoreResult<Written> {
         let (done, wait) = oneshot::channel();
+        let row = serde_json::to_string(&row(&record)).expect("a row serializes");
         let message = Message::Write {
-            record: Box::new(record),
+            turn: Box::new(Queued { record, row }),
             deadline: Instant::now() + SUBMIT_DEADLINE,
             done,
         };
@@ -78,14 +89,14 @@ pub(super) fn spawn(pool: Pool) -> WriterHandle {
 }
 
 async fn run(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
-    let mut batch: Vec<(Box<TurnRecord>, Done)> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<(Box<Queued>, Done)> = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
     while let Some(first) = receiver.recv().await {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Write {
-                    record,
+                    turn,
                     deadline,
                     done,
                 } => {
@@ -94,7 +105,7 @@ async fn run(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
                             "timed out waiting for the database".into(),
                         )));
                     } else {
-                        batch.push((record, done));
+                        batch.push((turn, done));
                     }
                 }
                 Message::Flush(done) => flushes.push(done),
@@ -104,8 +115,8 @@ async fn run(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
             }
         }
         if !batch.is_empty() {
-            let records: Vec<&TurnRecord> = batch.iter().map(|(r, _)| r.as_ref()).collect();
-            let results = write(&pool, &records).await;
+            let turns: Vec<&Queued> = batch.iter().map(|(turn, _)| turn.as_ref()).collect();
+            let results = write(&pool, &turns).await;
             for ((_, done), result) in batch.drain(..).zip(results) {
                 let _ = done.send(result);
             }
@@ -117,7 +128,7 @@ async fn run(pool: Pool, mut receiver: mpsc::Receiver<Message>) {
 }
 
 /// Writes a batch: all at once, or one by one when the database refuses the batch.
-async fn write(pool: &Pool, records: &[&TurnRecord]) -> Vec<StoreResult<Written>> {
+async fn write(pool: &Pool, records: &[&Queued]) -> Vec<StoreResult<Written>> {
     let together = match tokio::time::timeout(BATCH_TIMEOUT, write_together(pool, records)).await {
         Ok(result) => result,
         Err(_) => Err(WriteError::Store(StoreError::Unavailable(
@@ -228,10 +239,9 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
-/// One turn as the batch statement reads it.
+/// One turn as the batch statement reads it; `json_chunks` adds its position (`seq`).
 #[derive(Serialize)]
 struct Row<'a> {
-    seq: usize,
     user_id: &'a str,
     command: &'a str,
     command_at: String,
@@ -246,9 +256,8 @@ struct Row<'a> {
     calculation: Option<&'a str>,
 }
 
-fn row(seq: usize, record: &TurnRecord) -> Row<'_> {
+fn row(record: &TurnRecord) -> Row<'_> {
     Row {
-        seq,
         user_id: record.user.as_str(),
         command: &record.command,
         command_at: timestamp(record.command_at),
@@ -268,10 +277,28 @@ fn row(seq: usize, record: &TurnRecord) -> Row<'_> {
     }
 }
 
-/// The rows as one JSON array.
-fn json_array<T: Serialize>(rows: impl IntoIterator<Item = T>) -> String {
-    let rows: Vec<T> = rows.into_iter().collect();
-    serde_json::to_string(&rows).expect("a row serializes")
+/// Appends `row`, a serialized JSON object, to `out` with `"seq": seq` as its first field.
+fn push_numbered(out: &mut String, seq: usize, row: &str) {
+    debug_assert!(
+        row.starts_with('{') && row.len() > 2,
+        "a row is a non-empty object"
+    );
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{{\"seq\":{seq},");
+    out.push_str(&row[1..]);
+}
+
+/// The rows as one JSON array, numbered in order.
+fn json_array<'a>(rows: impl IntoIterator<Item = &'a str>) -> String {
+    let mut array = String::from("[");
+    for (seq, row) in rows.into_iter().enumerate() {
+        if seq > 0 {
+            array.push(',');
+        }
+        push_numbered(&mut array, seq, row);
+    }
+    array.push(']');
+    array
 }
 
 /// Parameters larger than this are split over several statements. sqlx 0.9.0 leaves Nagle's
@@ -283,13 +310,13 @@ const MAX_PARAMETER_BYTES: usize = 6 * 1024;
 
 /// JSON arrays of at most about `MAX_PARAMETER_BYTES` each (a single larger row gets its own),
 /// with the number of rows in each.
-fn json_chunks<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Vec<(String, usize)> {
+fn json_chunks<'a>(rows: impl IntoIterator<Item = &'a str>) -> Vec<(String, usize)> {
     let mut chunks = Vec::new();
     let mut current = String::from("[");
     let mut count = 0;
-    for row in rows {
-        let row = serde_json::to_string(&row).expect("a row serializes");
-        if count > 0 && current.len() + row.len() + 1 > MAX_PARAMETER_BYTES {
+    for (seq, row) in rows.into_iter().enumerate() {
+        // The row's number adds at most 18 bytes ("seq" and up to 9 digits).
+        if count > 0 && current.len() + row.len() + 19 > MAX_PARAMETER_BYTES {
             current.push(']');
             chunks.push((std::mem::replace(&mut current, String::from("[")), count));
             count = 0;
@@ -297,7 +324,7 @@ fn json_chunks<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Vec<(String, 
         if count > 0 {
             current.push(',');
         }
-        current.push_str(&row);
+        push_numbered(&mut current, seq, row);
         count += 1;
     }
     if count > 0 {
@@ -329,8 +356,7 @@ macro_rules! write_together_body {
     ($pool:expr, $sql:expr, $records:expr) => {{
         let mut tx = $pool.begin_write().await?;
         let mut ids = Vec::with_capacity($records.len());
-        let rows = $records.iter().enumerate().map(|(seq, r)| row(seq, r));
-        for (chunk, count) in json_chunks(rows) {
+        for (chunk, count) in json_chunks($records.iter().map(|turn| turn.row.as_str())) {
             ids.extend(insert_chunk!(tx, $sql, chunk, count).await?);
         }
         tx.commit().await?;
@@ -338,12 +364,12 @@ macro_rules! write_together_body {
     }};
 }
 
-async fn write_together(pool: &Pool, records: &[&TurnRecord]) -> Result<Vec<Written>, WriteError> {
+async fn write_together(pool: &Pool, records: &[&Queued]) -> Result<Vec<Written>, WriteError> {
     match pool {
         Pool::Postgres(pool) => write_together_body!(pool, POSTGRES_INSERT, records),
         Pool::Sqlite(pools) => {
             // In-process, so no message size to keep small: one array, one statement.
-            let rows = json_array(records.iter().enumerate().map(|(seq, r)| row(seq, r)));
+            let rows = json_array(records.iter().map(|turn| turn.row.as_str()));
             let mut ids: Vec<Written> = sqlx::query_as(SQLITE_INSERT)
                 .bind(rows)
                 .fetch_all(&pools.write)
@@ -366,12 +392,13 @@ macro_rules! write_one_by_one_body {
             Err(error) => return vec![Err(StoreError::from(error)); records.len()],
         };
         let mut results = Vec::with_capacity(records.len());
-        for record in records {
+        for turn in records {
+            let record = &turn.record;
             let attempt = async {
                 sqlx::query("SAVEPOINT turn").execute(&mut *tx).await?;
                 let result = async {
                     open_conversation!(tx, record.user.as_str(), now).await?;
-                    let (chunk, count) = json_chunks([row(0, record)])
+                    let (chunk, count) = json_chunks([turn.row.as_str()])
                         .pop()
                         .expect("one row makes one chunk");
                     insert_chunk!(tx, $sql, chunk, count).await
@@ -411,7 +438,7 @@ macro_rules! write_one_by_one_body {
     }};
 }
 
-async fn write_one_by_one(pool: &Pool, records: &[&TurnRecord]) -> Vec<StoreResult<Written>> {
+async fn write_one_by_one(pool: &Pool, records: &[&Queued]) -> Vec<StoreResult<Written>> {
     match pool {
         Pool::Postgres(pool) => write_one_by_one_body!(pool, POSTGRES_INSERT, records),
         Pool::Sqlite(pools) => write_one_by_one_body!(&pools.write, SQLITE_INSERT, records),
@@ -425,10 +452,10 @@ mod tests {
 
     #[test]
     fn json_chunks_stay_small_keep_order_and_lose_nothing() {
-        let rows: Vec<Value> = (0..500)
-            .map(|i| json!({"seq": i, "text": "x".repeat(i % 90)}))
+        let rows: Vec<String> = (0..500)
+            .map(|i| json!({"text": "x".repeat(i % 90)}).to_string())
             .collect();
-        let chunks = json_chunks(rows.clone());
+        let chunks = json_chunks(rows.iter().map(String::as_str));
         assert!(chunks.len() > 1);
         let mut joined = Vec::new();
         for (chunk, count) in &chunks {
@@ -437,9 +464,26 @@ mod tests {
             assert_eq!(parsed.len(), *count);
             joined.extend(parsed);
         }
-        assert_eq!(joined, rows);
-        let big = vec![json!({"text": "y".repeat(10_000)})];
-        assert_eq!(json_chunks(big).len(), 1, "an oversized row travels alone");
-        assert!(json_chunks(Vec::<Value>::new()).is_empty());
+        assert_eq!(joined.len(), rows.len());
+        for (seq, (parsed, row)) in joined.iter().zip(&rows).enumerate() {
+            let original: Value = serde_json::from_str(row).unwrap();
+            assert_eq!(parsed["seq"], seq, "rows are numbered in order");
+            assert_eq!(parsed["text"], original["text"]);
+        }
+        let big = json!({"text": "y".repeat(10_000)}).to_string();
+        assert_eq!(
+            json_chunks([big.as_str()]).len(),
+            1,
+            "an oversized row travels alone"
+        );
+        assert!(json_chunks(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_one_numbered_array() {
+        let rows = [r#"{"a":1}"#, r#"{"b":"x"}"#];
+        let array: Value = serde_json::from_str(&json_array(rows)).unwrap();
+        assert_eq!(array, json!([{"seq": 0, "a": 1}, {"seq": 1, "b": "x"}]));
+        assert_eq!(json_array(std::iter::empty()), "[]");
     }
 }
