@@ -311,7 +311,7 @@ impl LiveClient {
 pub fn parse(
     message: Option<Result<Message, tungstenite::Error>>,
 ) -> Result<Option<Value>, LiveError> {
-    let bytes = match message {
+    let message = match message {
         None => {
             return Err(LiveError::Closed {
                 code: 1006,
@@ -319,8 +319,9 @@ pub fn parse(
             });
         }
         Some(Err(error)) => return Err(LiveError::Connect(error.to_string())),
-        Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
-        Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+        // Parsed where it lies: audio chunks are most of what arrives.
+        Some(Ok(Message::Text(text))) => serde_json::from_slice(text.as_bytes()),
+        Some(Ok(Message::Binary(bytes))) => serde_json::from_slice(&bytes),
         Some(Ok(Message::Close(frame))) => {
             let (code, reason) = frame.map_or((1005, String::new()), |f| {
                 (u16::from(f.code), f.reason.as_str().to_owned())
@@ -329,7 +330,7 @@ pub fn parse(
         }
         Some(Ok(_)) => return Ok(None),
     };
-    serde_json::from_slice(&bytes)
+    message
         .map(Some)
         .map_err(|e| LiveError::Protocol(e.to_string()))
 }
