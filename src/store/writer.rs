@@ -10,11 +10,10 @@
 //! reason other than the database being unavailable, the batch is written again turn by turn,
 //! each under its own savepoint, and only the turns the database refuses fail.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use std::fmt::Write as _;
-
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -288,19 +287,6 @@ fn push_numbered(out: &mut String, seq: usize, row: &str) {
     out.push_str(&row[1..]);
 }
 
-/// The rows as one JSON array, numbered in order.
-fn json_array<'a>(rows: impl IntoIterator<Item = &'a str>) -> String {
-    let mut array = String::from("[");
-    for (seq, row) in rows.into_iter().enumerate() {
-        if seq > 0 {
-            array.push(',');
-        }
-        push_numbered(&mut array, seq, row);
-    }
-    array.push(']');
-    array
-}
-
 /// Parameters larger than this are split over several statements. sqlx 0.9.0 leaves Nagle's
 /// algorithm on for TCP connections to PostgreSQL (transact-rs/sqlx#4335): a message larger
 /// than the socket's initial send buffer goes out in two writes, and the second waits for the
@@ -308,15 +294,19 @@ fn json_array<'a>(rows: impl IntoIterator<Item = &'a str>) -> String {
 /// each message well under 16 KiB avoids the stall; over a unix socket it costs nothing.
 const MAX_PARAMETER_BYTES: usize = 6 * 1024;
 
-/// JSON arrays of at most about `MAX_PARAMETER_BYTES` each (a single larger row gets its own),
-/// with the number of rows in each.
-fn json_chunks<'a>(rows: impl IntoIterator<Item = &'a str>) -> Vec<(String, usize)> {
+/// The rows as JSON arrays of at most about `max_bytes` each (a single larger row gets its
+/// own), numbered in order across them, with the number of rows in each.
+fn json_chunks<'a>(
+    rows: impl IntoIterator<Item = &'a str>,
+    max_bytes: usize,
+) -> Vec<(String, usize)> {
     let mut chunks = Vec::new();
     let mut current = String::from("[");
     let mut count = 0;
     for (seq, row) in rows.into_iter().enumerate() {
-        // The row's number adds at most 18 bytes ("seq" and up to 9 digits).
-        if count > 0 && current.len() + row.len() + 19 > MAX_PARAMETER_BYTES {
+        // Numbering adds `"seq":`, its digits and a comma; with the comma between rows, at most
+        // 19 bytes for any batch.
+        if count > 0 && current.len().saturating_add(row.len() + 19) > max_bytes {
             current.push(']');
             chunks.push((std::mem::replace(&mut current, String::from("[")), count));
             count = 0;
@@ -356,7 +346,8 @@ macro_rules! write_together_body {
     ($pool:expr, $sql:expr, $records:expr) => {{
         let mut tx = $pool.begin_write().await?;
         let mut ids = Vec::with_capacity($records.len());
-        for (chunk, count) in json_chunks($records.iter().map(|turn| turn.row.as_str())) {
+        let rows = $records.iter().map(|turn| turn.row.as_str());
+        for (chunk, count) in json_chunks(rows, MAX_PARAMETER_BYTES) {
             ids.extend(insert_chunk!(tx, $sql, chunk, count).await?);
         }
         tx.commit().await?;
@@ -369,7 +360,10 @@ async fn write_together(pool: &Pool, records: &[&Queued]) -> Result<Vec<Written>
         Pool::Postgres(pool) => write_together_body!(pool, POSTGRES_INSERT, records),
         Pool::Sqlite(pools) => {
             // In-process, so no message size to keep small: one array, one statement.
-            let rows = json_array(records.iter().map(|turn| turn.row.as_str()));
+            let rows = records.iter().map(|turn| turn.row.as_str());
+            let (rows, _) = json_chunks(rows, usize::MAX)
+                .pop()
+                .unwrap_or_else(|| ("[]".to_owned(), 0));
             let mut ids: Vec<Written> = sqlx::query_as(SQLITE_INSERT)
                 .bind(rows)
                 .fetch_all(&pools.write)
@@ -398,7 +392,7 @@ macro_rules! write_one_by_one_body {
                 sqlx::query("SAVEPOINT turn").execute(&mut *tx).await?;
                 let result = async {
                     open_conversation!(tx, record.user.as_str(), now).await?;
-                    let (chunk, count) = json_chunks([turn.row.as_str()])
+                    let (chunk, count) = json_chunks([turn.row.as_str()], usize::MAX)
                         .pop()
                         .expect("one row makes one chunk");
                     insert_chunk!(tx, $sql, chunk, count).await
@@ -455,7 +449,7 @@ mod tests {
         let rows: Vec<String> = (0..500)
             .map(|i| json!({"text": "x".repeat(i % 90)}).to_string())
             .collect();
-        let chunks = json_chunks(rows.iter().map(String::as_str));
+        let chunks = json_chunks(rows.iter().map(String::as_str), MAX_PARAMETER_BYTES);
         assert!(chunks.len() > 1);
         let mut joined = Vec::new();
         for (chunk, count) in &chunks {
@@ -472,18 +466,20 @@ mod tests {
         }
         let big = json!({"text": "y".repeat(10_000)}).to_string();
         assert_eq!(
-            json_chunks([big.as_str()]).len(),
+            json_chunks([big.as_str()], MAX_PARAMETER_BYTES).len(),
             1,
             "an oversized row travels alone"
         );
-        assert!(json_chunks(std::iter::empty()).is_empty());
+        assert!(json_chunks(std::iter::empty(), MAX_PARAMETER_BYTES).is_empty());
     }
 
     #[test]
     fn a_batch_is_one_numbered_array() {
         let rows = [r#"{"a":1}"#, r#"{"b":"x"}"#];
-        let array: Value = serde_json::from_str(&json_array(rows)).unwrap();
+        let chunks = json_chunks(rows, usize::MAX);
+        assert_eq!(chunks.len(), 1);
+        let array: Value = serde_json::from_str(&chunks[0].0).unwrap();
         assert_eq!(array, json!([{"seq": 0, "a": 1}, {"seq": 1, "b": "x"}]));
-        assert_eq!(json_array(std::iter::empty()), "[]");
+        assert_eq!(chunks[0].1, 2);
     }
 }
